@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { ApiConfig, ConfigError, loadConfig, SchedulerConfig, WorkerConfig } from "./config.js";
+
+const DATABASE_URL = "postgres://postgres@127.0.0.1:5432/scheduler";
+const JWT_SECRET = "x".repeat(32);
+
+function messageOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadConfig", () => {
+  it("fills every default of the scheduler", () => {
+    const config = loadConfig(SchedulerConfig, { DATABASE_URL });
+    expect(config).toMatchObject({
+      REDIS_URL: "redis://127.0.0.1:6379",
+      REDIS_KEY_PREFIX: "scheduler",
+      SCHEDULER_TICK_MS: 1000,
+      SCHEDULER_LOCK_TTL_MS: 10_000,
+      MISFIRE_THRESHOLD_MS: 60_000,
+      METRICS_PORT: 9465,
+    });
+  });
+
+  it("coerces numbers and treats empty strings as unset", () => {
+    const config = loadConfig(WorkerConfig, {
+      DATABASE_URL,
+      WORKER_CONCURRENCY: "8",
+      WORKER_ID: "",
+    });
+    expect(config.WORKER_CONCURRENCY).toBe(8);
+    expect(config.WORKER_ID).toBeUndefined();
+  });
+
+  it.each([
+    ["a missing DATABASE_URL", SchedulerConfig, {}, "DATABASE_URL: is required"],
+    [
+      "a DATABASE_URL that is not postgres",
+      SchedulerConfig,
+      { DATABASE_URL: "mysql://x/y" },
+      "DATABASE_URL",
+    ],
+    ["a PORT that is not a number", ApiConfig, { DATABASE_URL, JWT_SECRET, PORT: "http" }, "PORT"],
+    [
+      "a short JWT_SECRET",
+      ApiConfig,
+      { DATABASE_URL, JWT_SECRET: "short" },
+      "JWT_SECRET: must be at least 32 characters",
+    ],
+    [
+      "no JWT_SECRET and no JWT_PUBLIC_KEY",
+      ApiConfig,
+      { DATABASE_URL },
+      "one of JWT_SECRET, JWT_PUBLIC_KEY",
+    ],
+    [
+      "a renew period not under the ttl",
+      SchedulerConfig,
+      { DATABASE_URL, SCHEDULER_LOCK_TTL_MS: "1000", SCHEDULER_LOCK_RENEW_MS: "1000" },
+      "SCHEDULER_LOCK_RENEW_MS: must be less than SCHEDULER_LOCK_TTL_MS",
+    ],
+    [
+      "a negative concurrency",
+      WorkerConfig,
+      { DATABASE_URL, WORKER_CONCURRENCY: "-1" },
+      "WORKER_CONCURRENCY",
+    ],
+  ])("names the variable for %s", (_case, schema, env, expected) => {
+    expect(messageOf(() => loadConfig(schema, env))).toContain(expected);
+  });
+});

@@ -1,0 +1,162 @@
+import { z } from "zod";
+
+export const JobType = z.enum(["http", "function", "command"]);
+export type JobType = z.infer<typeof JobType>;
+
+export const JobStatus = z.enum(["active", "paused", "inactive"]);
+export type JobStatus = z.infer<typeof JobStatus>;
+
+export const MisfirePolicy = z.enum(["fire_once", "skip", "fire_all"]);
+export type MisfirePolicy = z.infer<typeof MisfirePolicy>;
+
+export const JobErrorType = z.enum([
+  "TIMEOUT",
+  "NETWORK_ERROR",
+  "VALIDATION_ERROR",
+  "SYSTEM_ERROR",
+  "USER_ERROR",
+  "CANCELLED",
+]);
+export type JobErrorType = z.infer<typeof JobErrorType>;
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+export const HttpJobConfig = z.strictObject({
+  url: z
+    .url({ protocol: /^https?$/, error: "must be an http or https URL" })
+    .max(2048, "must be at most 2048 characters"),
+  method: z.enum(["GET", "POST", "PUT", "PATCH", "DELETE"]).default("GET"),
+  headers: z
+    .record(z.string().regex(HEADER_NAME, "is not a valid header name"), z.string().max(8192))
+    .optional(),
+  body: z.unknown().optional(),
+  /** Per-request timeout in ms; the job's `timeout` (seconds) still bounds the attempt. */
+  timeout: z.int().min(1).max(86_400_000).optional(),
+  expectedStatusCode: z.int().min(100).max(599).optional(),
+  retryOnStatusCodes: z.array(z.int().min(100).max(599)).max(100).optional(),
+});
+export type HttpJobConfig = z.infer<typeof HttpJobConfig>;
+
+export const FunctionJobConfig = z.strictObject({
+  modulePath: z
+    .string()
+    .min(1)
+    .max(200)
+    .refine((p) => !p.startsWith("/") && !p.split(/[\\/]/).includes(".."), {
+      message: "must be a path inside the function registry (no absolute path, no '..')",
+    }),
+  functionName: z.string().regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, "must be an identifier"),
+  parameters: z.unknown().optional(),
+  timeout: z.int().min(1).max(86_400_000).optional(),
+});
+export type FunctionJobConfig = z.infer<typeof FunctionJobConfig>;
+
+const FORBIDDEN_ENV = /^(PATH|NODE_OPTIONS|BASH_ENV|ENV|LD_.*|DYLD_.*)$/;
+
+export const CommandJobConfig = z.strictObject({
+  command: z
+    .string()
+    .min(1)
+    .max(200)
+    .refine((c) => !c.includes("/"), { message: "must be a bare command name (no '/')" }),
+  args: z.array(z.string().max(4096)).max(100).optional(),
+  workingDirectory: z.string().min(1).max(1024).optional(),
+  environment: z
+    .record(
+      z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "is not a valid variable name")
+        .refine((k) => !FORBIDDEN_ENV.test(k), { message: "may not be set by a job" }),
+      z.string().max(8192),
+    )
+    .optional(),
+  timeout: z.int().min(1).max(86_400_000).optional(),
+});
+export type CommandJobConfig = z.infer<typeof CommandJobConfig>;
+
+export const JOB_CONFIG_SCHEMAS = {
+  http: HttpJobConfig,
+  function: FunctionJobConfig,
+  command: CommandJobConfig,
+} as const;
+
+export type JobConfig = HttpJobConfig | FunctionJobConfig | CommandJobConfig;
+
+export const RetryConfig = z.strictObject({
+  maxRetries: z.int().min(0).max(20),
+  retryDelayMs: z.int().min(0).max(86_400_000),
+  exponentialBackoff: z.boolean(),
+  retryOnErrorTypes: z.array(JobErrorType).optional(),
+  maxRetryDelayMs: z.int().min(0).max(86_400_000).optional(),
+});
+export type RetryConfig = z.infer<typeof RetryConfig>;
+
+const isoInstant = z.iso.datetime({ offset: true, error: "must be an ISO-8601 instant" });
+
+/**
+ * The body of `POST /jobs`. Shape only: the cron expression, the zone and the
+ * config for its jobType are checked by `checkJobDefinition`, which answers with
+ * their own error codes (INVALID_CRON_EXPRESSION, INVALID_TIMEZONE, INVALID_JOB_CONFIG).
+ */
+export const CreateJobRequest = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  description: z.string().max(2000).optional(),
+  cronExpression: z.string().max(100),
+  /** IANA zone name. (Default: 'UTC') */
+  timezone: z.string().max(50).default("UTC"),
+  jobType: JobType,
+  config: z.record(z.string(), z.unknown()),
+  retryConfig: RetryConfig.optional(),
+  /** Hard limit of one attempt, in seconds. (Default: 300) */
+  timeout: z.int().min(1).max(86_400).default(300),
+  maxConcurrent: z.int().min(1).max(1000).default(1),
+  priority: z.int().min(0).max(100).default(0),
+  misfirePolicy: MisfirePolicy.default("fire_once"),
+  startDate: isoInstant.optional(),
+  endDate: isoInstant.optional(),
+  maxExecutions: z.int().min(1).optional(),
+  tags: z.array(z.string().min(1).max(50)).max(20).default([]),
+});
+export type CreateJobRequest = z.infer<typeof CreateJobRequest>;
+
+export const ExecutionStatus = z.enum([
+  "pending",
+  "running",
+  "completed",
+  "failed",
+  "cancelled",
+  "skipped",
+]);
+export type ExecutionStatus = z.infer<typeof ExecutionStatus>;
+
+export const TriggerType = z.enum(["scheduled", "manual", "retry"]);
+export type TriggerType = z.infer<typeof TriggerType>;
+
+/** What an executor returns, stored as the execution's `result`. */
+export interface JobResult {
+  success: boolean;
+  result?: unknown;
+  metadata?: Record<string, unknown>;
+}
+
+/** The payload of one queue job: which execution row to run. */
+export interface ExecutionMessage {
+  /** `job_executions.id` */
+  executionRowId: string;
+  jobId: string;
+  tenantId: string;
+}
+
+/**
+ * BullMQ refuses custom job ids with one ':' (its key separator), so the queue job id
+ * is the executionId ('<jobId>:<epoch ms>') with ':' spelled '-'. One execution, one
+ * queue id: re-enqueueing the same execution is a no-op while the queue job exists.
+ */
+export function queueJobId(executionId: string): string {
+  return executionId.replaceAll(":", "-");
+}
+
+/** The executionId of a scheduled slot: '<jobId>:<slot epoch ms>'. */
+export function scheduledExecutionId(jobId: string, scheduledAt: Date): string {
+  return `${jobId}:${scheduledAt.getTime()}`;
+}

@@ -1,0 +1,9 @@
+import { defineConfig } from "vitest/config";
+
+/** `pnpm test`: every package's tests in one run, with one closing summary line. */
+export default defineConfig({
+  test: {
+    projects: ["packages/*", "apps/*", "tests/*"],
+    reporters: ["default", "./scripts/summaryReporter.ts"],
+  },
+});
