@@ -1,0 +1,39 @@
+import { ApiConfig, ConfigError, createLogger, loadConfig } from "@scheduler/core";
+import { createDb, createPool } from "@scheduler/db";
+import { Redis } from "ioredis";
+import { buildApp } from "./app.js";
+
+let config: ApiConfig;
+try {
+  config = loadConfig(ApiConfig, process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exit(2);
+}
+
+const logger = createLogger({ name: "api", level: config.LOG_LEVEL });
+const pool = createPool(config.DATABASE_URL, {
+  max: config.DATABASE_POOL_SIZE,
+  applicationName: "scheduler-api",
+  statementTimeoutMs: 10_000,
+});
+// Fail fast while Redis is down (health answers 503 instead of hanging).
+const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
+
+const app = await buildApp(config, { db: createDb(pool), redis, logger });
+await app.listen({ port: config.PORT, host: config.HOST });
+
+let closing = false;
+async function shutdown(signal: string): Promise<void> {
+  if (closing) return;
+  closing = true;
+  logger.info({ signal }, "shutting down");
+  await app.close();
+  redis.disconnect();
+  await pool.end();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

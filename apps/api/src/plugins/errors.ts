@@ -1,0 +1,81 @@
+import { AppError, ERROR_STATUS, type ErrorCode, isAppError } from "@scheduler/core";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
+
+/** The body of every non-2xx answer (API.md §Errors). */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details: object };
+  timestamp: string;
+  path: string;
+}
+
+export function errorBody(request: FastifyRequest, error: AppError): ErrorBody {
+  return {
+    error: { code: error.code, message: error.message, details: error.details },
+    timestamp: new Date().toISOString(),
+    path: request.url.split("?")[0] ?? request.url,
+  };
+}
+
+/** Fastify's own errors that are the client's fault, by their code. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "VALIDATION_ERROR",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "VALIDATION_ERROR",
+  FST_ERR_CTP_INVALID_JSON_BODY: "VALIDATION_ERROR",
+};
+
+/** Connection failures of PostgreSQL or Redis: the request needs a dependency that is down. */
+function isDependencyDown(error: { code?: unknown; message?: string }): boolean {
+  const code = typeof error.code === "string" ? error.code : "";
+  return (
+    ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "57P01", "57P03"].includes(code) ||
+    code.startsWith("08") ||
+    /Connection is closed|connection timeout|Connection terminated/i.test(error.message ?? "")
+  );
+}
+
+/** Maps anything a route throws to an AppError; unknown errors become INTERNAL_ERROR. */
+export function toAppError(error: FastifyError): AppError {
+  if (isAppError(error)) return error;
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const issues = error.validation.map((v) => ({
+      field: [error.validationContext, ...v.instancePath.split("/").filter(Boolean)].join("."),
+      message: v.message ?? "is invalid",
+    }));
+    const first = issues[0];
+    return new AppError(
+      "VALIDATION_ERROR",
+      first ? `${first.field} ${first.message}` : "request is invalid",
+      { issues },
+    );
+  }
+  const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
+  if (mapped) return new AppError(mapped, error.message);
+  if (error.statusCode === 429) return new AppError("RATE_LIMITED", "too many requests");
+  if (isDependencyDown(error) || isDependencyDown((error.cause ?? {}) as FastifyError)) {
+    return new AppError("SERVICE_UNAVAILABLE", "a dependency of this request is unavailable");
+  }
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+    return new AppError("VALIDATION_ERROR", error.message);
+  }
+  return new AppError("INTERNAL_ERROR", "internal error");
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const appError = toAppError(error);
+    if (appError.code === "INTERNAL_ERROR" || appError.code === "SERVICE_UNAVAILABLE") {
+      request.log.error({ err: error }, "request failed");
+    }
+    return reply.status(ERROR_STATUS[appError.code]).send(errorBody(request, appError));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = new AppError(
+      "NOT_FOUND",
+      `no route ${request.method} ${request.url.split("?")[0]}`,
+    );
+    return reply.status(404).send(errorBody(request, error));
+  });
+}

@@ -1,0 +1,91 @@
+import { hostname } from "node:os";
+import {
+  ConfigError,
+  createLogger,
+  EXECUTION_QUEUE,
+  type ExecutionMessage,
+  loadConfig,
+  redisKeys,
+  SchedulerConfig,
+} from "@scheduler/core";
+import { createDb, createPool } from "@scheduler/db";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import { LeaderElector } from "./leader.js";
+import { Ticker } from "./tick.js";
+
+let config: SchedulerConfig;
+try {
+  config = loadConfig(SchedulerConfig, process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exit(2);
+}
+
+const instanceId = `scheduler-${hostname()}-${process.pid}`;
+const logger = createLogger({ name: "scheduler", level: config.LOG_LEVEL });
+const keys = redisKeys(config.REDIS_KEY_PREFIX);
+const renewMs = config.SCHEDULER_LOCK_RENEW_MS ?? Math.floor(config.SCHEDULER_LOCK_TTL_MS / 3);
+
+// A frozen leader must not hold row locks or hang on a statement (RELIABILITY.md rule 6).
+const pool = createPool(config.DATABASE_URL, {
+  max: config.DATABASE_POOL_SIZE,
+  applicationName: "scheduler-scheduler",
+  statementTimeoutMs: config.SCHEDULER_LOCK_TTL_MS,
+  idleInTransactionTimeoutMs: config.SCHEDULER_LOCK_TTL_MS,
+});
+const db = createDb(pool);
+// Lock commands time out before a renewal period ends, so a hung Redis cannot stall the loop.
+const lockRedis = new Redis(config.REDIS_URL, { commandTimeout: renewMs, maxRetriesPerRequest: 1 });
+const queueRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+for (const r of [lockRedis, queueRedis]) {
+  r.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
+}
+const queue = new Queue<ExecutionMessage>(EXECUTION_QUEUE, {
+  connection: queueRedis,
+  prefix: keys.bullPrefix,
+});
+
+const leader = new LeaderElector({
+  redis: lockRedis,
+  db,
+  log: logger.child({ component: "leader", instanceId }),
+  instanceId,
+  lockKey: keys.leaderLock,
+  epochKey: keys.leaderEpoch,
+  ttlMs: config.SCHEDULER_LOCK_TTL_MS,
+  renewMs,
+});
+const ticker = new Ticker({
+  db,
+  queue,
+  leader,
+  lockKey: keys.leaderLock,
+  log: logger.child({ component: "tick", instanceId }),
+  tickMs: config.SCHEDULER_TICK_MS,
+  lookaheadMs: config.SCHEDULER_LOOKAHEAD_MS,
+  batchSize: config.SCHEDULER_BATCH_SIZE,
+  misfireThresholdMs: config.MISFIRE_THRESHOLD_MS,
+  reconcileIntervalMs: config.RECONCILE_INTERVAL_MS,
+});
+
+leader.start();
+ticker.start();
+logger.info({ instanceId, tickMs: config.SCHEDULER_TICK_MS }, "scheduler started");
+
+let closing = false;
+async function shutdown(signal: string): Promise<void> {
+  if (closing) return;
+  closing = true;
+  logger.info({ signal }, "shutting down");
+  await ticker.stop();
+  await leader.stop();
+  await queue.close();
+  lockRedis.disconnect();
+  queueRedis.disconnect();
+  await pool.end();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

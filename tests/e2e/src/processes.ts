@@ -1,0 +1,59 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+
+const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+
+export type AppName = "api" | "scheduler" | "worker";
+
+export interface RunningProcess {
+  name: AppName;
+  child: ChildProcess;
+  /** Everything the process wrote, for the failure message of a test. */
+  output(): string;
+}
+
+/**
+ * Starts one app as its own OS process from source (tsx, the `@scheduler/source`
+ * condition), as the dev start command does.
+ */
+export function startApp(name: AppName, env: Record<string, string>): RunningProcess {
+  const child = spawn(
+    process.execPath,
+    ["--conditions=@scheduler/source", "--import", "tsx", `apps/${name}/src/main.ts`],
+    {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let output = "";
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  return { name, child, output: () => output };
+}
+
+/** SIGTERM, then SIGKILL if the process has not exited within `graceMs`. */
+export async function stopApp(p: RunningProcess, graceMs = 5000): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const exited = once(p.child, "exit");
+  p.child.kill("SIGTERM");
+  const timer = setTimeout(() => p.child.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** A TCP port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}

@@ -1,0 +1,3 @@
+import base from "../../vitest.base.js";
+
+export default base;
