@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { ApiConfig, createLogger, loadConfig } from "@scheduler/core";
-import { signTestJwt, test } from "@scheduler/testkit";
+import { signTestJwt, TEST_CONFIG_ENCRYPTION_KEY, test } from "@scheduler/testkit";
 import type { FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { buildApp } from "./app.js";
@@ -34,6 +34,7 @@ export const apiTest = test.extend<{ $file: { app: FastifyInstance } }>({
         REDIS_URL: testRedis.url,
         REDIS_KEY_PREFIX: testRedis.prefix,
         JWT_SECRET: TEST_JWT_SECRET,
+        CONFIG_ENCRYPTION_KEY: TEST_CONFIG_ENCRYPTION_KEY,
       });
       const redis = new Redis(testRedis.url, { maxRetriesPerRequest: 1 });
       const logger = createLogger({ name: "api-test", level: "silent" });

@@ -3,6 +3,7 @@ import { ApiConfig, ConfigError, loadConfig, SchedulerConfig, WorkerConfig } fro
 
 const DATABASE_URL = "postgres://postgres@127.0.0.1:5432/scheduler";
 const JWT_SECRET = "x".repeat(32);
+const CONFIG_ENCRYPTION_KEY = `k1:${Buffer.alloc(32).toString("base64")}`;
 
 function messageOf(fn: () => unknown): string {
   try {
@@ -30,11 +31,14 @@ describe("loadConfig", () => {
   it("coerces numbers and treats empty strings as unset", () => {
     const config = loadConfig(WorkerConfig, {
       DATABASE_URL,
+      CONFIG_ENCRYPTION_KEY,
       WORKER_CONCURRENCY: "8",
       WORKER_ID: "",
+      COMMAND_JOB_ALLOWED: "echo, sleep",
     });
     expect(config.WORKER_CONCURRENCY).toBe(8);
     expect(config.WORKER_ID).toBeUndefined();
+    expect(config.COMMAND_JOB_ALLOWED).toEqual(["echo", "sleep"]);
   });
 
   it.each([
@@ -45,17 +49,22 @@ describe("loadConfig", () => {
       { DATABASE_URL: "mysql://x/y" },
       "DATABASE_URL",
     ],
-    ["a PORT that is not a number", ApiConfig, { DATABASE_URL, JWT_SECRET, PORT: "http" }, "PORT"],
+    [
+      "a PORT that is not a number",
+      ApiConfig,
+      { DATABASE_URL, CONFIG_ENCRYPTION_KEY, JWT_SECRET, PORT: "http" },
+      "PORT",
+    ],
     [
       "a short JWT_SECRET",
       ApiConfig,
-      { DATABASE_URL, JWT_SECRET: "short" },
+      { DATABASE_URL, CONFIG_ENCRYPTION_KEY, JWT_SECRET: "short" },
       "JWT_SECRET: must be at least 32 characters",
     ],
     [
       "no JWT_SECRET and no JWT_PUBLIC_KEY",
       ApiConfig,
-      { DATABASE_URL },
+      { DATABASE_URL, CONFIG_ENCRYPTION_KEY },
       "one of JWT_SECRET, JWT_PUBLIC_KEY",
     ],
     [
@@ -65,9 +74,15 @@ describe("loadConfig", () => {
       "SCHEDULER_LOCK_RENEW_MS: must be less than SCHEDULER_LOCK_TTL_MS",
     ],
     [
+      "a malformed CONFIG_ENCRYPTION_KEY",
+      WorkerConfig,
+      { DATABASE_URL, CONFIG_ENCRYPTION_KEY: "k1:short" },
+      "CONFIG_ENCRYPTION_KEY: must be comma-separated",
+    ],
+    [
       "a negative concurrency",
       WorkerConfig,
-      { DATABASE_URL, WORKER_CONCURRENCY: "-1" },
+      { DATABASE_URL, CONFIG_ENCRYPTION_KEY, WORKER_CONCURRENCY: "-1" },
       "WORKER_CONCURRENCY",
     ],
   ])("names the variable for %s", (_case, schema, env, expected) => {

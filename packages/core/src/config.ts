@@ -21,9 +21,50 @@ const Common = {
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
 };
 
+const commaList = z
+  .string()
+  .transform((v) =>
+    v
+      .split(",")
+      .map((item) => item.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.string()));
+
+/** Key ring entry `<keyId>:<base64 of 32 bytes>`. */
+const ENCRYPTION_KEY_ENTRY = /^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=$/;
+
+/** What decides which job targets are allowed and how secrets are kept: api and worker. */
+const JobTargets = {
+  /**
+   * AES-256-GCM key ring for secret config fields: comma-separated `<keyId>:<base64 32 bytes>`.
+   * The first key encrypts; every key decrypts, so keys can be rotated.
+   */
+  CONFIG_ENCRYPTION_KEY: z
+    .string()
+    .refine((v) => v.split(",").every((entry) => ENCRYPTION_KEY_ENTRY.test(entry.trim())), {
+      message: "must be comma-separated '<keyId>:<base64 of 32 bytes>' entries",
+    }),
+  /** CIDRs HTTP jobs may reach although not public, comma-separated. (Default: none) */
+  HTTP_JOB_ALLOWED_CIDRS: commaList.default([]),
+  /** Executables command jobs may run, comma-separated bare names. (Default: none: command jobs disabled) */
+  COMMAND_JOB_ALLOWED: commaList.default([]),
+  /** Command jobs' working directories must lie under this. (Default: /tmp/scheduler-jobs) */
+  COMMAND_JOB_WORKDIR_ROOT: z.string().min(1).default("/tmp/scheduler-jobs"),
+  /** The operator's function registry. (Default: ./functions, from the process's working directory) */
+  FUNCTIONS_DIR: z.string().min(1).default("./functions"),
+};
+
 export const ApiConfig = z
   .object({
     ...Common,
+    ...JobTargets,
+    /** Shared secret of the internal API (X-Service-Token). Unset: the internal API answers 401. */
+    INTERNAL_SERVICE_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+    /** Jobs one tenant may have. (Default: 10000) */
+    TENANT_MAX_JOBS: z.coerce.number().int().min(1).default(10_000),
+    /** Requests one tenant may make per minute. (Default: 1200) */
+    TENANT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(1200),
     /** HTTP port of the API. (Default: 3009) */
     PORT: port(3009),
     /** Address the API binds. (Default: 0.0.0.0) */
@@ -82,6 +123,15 @@ export type SchedulerConfig = z.infer<typeof SchedulerConfig>;
 
 export const WorkerConfig = z.object({
   ...Common,
+  ...JobTargets,
+  /** After SIGTERM to a cancelled or timed-out command's process group, SIGKILL follows after this, in ms. (Default: 5000) */
+  CANCEL_KILL_GRACE_MS: ms(5000, 0),
+  /** How often BullMQ looks for executions whose worker died, in ms. (Default: 30000) */
+  WORKER_STALLED_INTERVAL_MS: ms(30_000, 100),
+  /** On SIGTERM, running executions get this long to finish before they are aborted, in ms. (Default: 30000) */
+  WORKER_SHUTDOWN_GRACE_MS: ms(30_000, 0),
+  /** How often a worker writes its heartbeat, in ms. (Default: 5000) */
+  WORKER_HEARTBEAT_MS: ms(5000, 100),
   /** Executions one worker process runs at once. (Default: 50) */
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
   /** This worker's id in execution rows and heartbeats. (Default: '<hostname>-<pid>') */

@@ -49,3 +49,4 @@ export {
 } from "./jobDefinition.js";
 export { createLogger, type Logger, REDACT_PATHS } from "./logger.js";
 export { EXECUTION_QUEUE, redisKeys } from "./redisKeys.js";
+export { isWorkerAlive, type WorkerHeartbeat } from "./workers.js";

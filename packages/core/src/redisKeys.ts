@@ -7,6 +7,14 @@ export function redisKeys(prefix: string) {
     leaderLock: `${prefix}:scheduler:leader`,
     /** `INCR`ed on every leader acquisition: the fencing epoch. */
     leaderEpoch: `${prefix}:scheduler:epoch`,
+    /** Pub/sub channel of cancel requests; each message is a job_executions.id. */
+    cancelChannel: `${prefix}:cancel`,
+    /** ZSET of worker ids scored by their last heartbeat (epoch ms). */
+    workersIndex: `${prefix}:workers`,
+    /** One worker's last heartbeat, a JSON WorkerHeartbeat, expiring after 3 heartbeats. */
+    workerHeartbeat: (workerId: string) => `${prefix}:workers:${workerId}`,
+    /** Per-tenant request counter of one rate-limit window. */
+    rateLimit: (tenantId: string, window: number) => `${prefix}:ratelimit:${tenantId}:${window}`,
     /** Short-lived key the health check sets and deletes to prove locking works. */
     healthCheck: `${prefix}:health:lock`,
   };

@@ -1,5 +1,5 @@
 export { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from "./database.js";
 export { test } from "./fixtures.js";
-export { signTestJwt } from "./jwt.js";
+export { signTestJwt, TEST_CONFIG_ENCRYPTION_KEY } from "./jwt.js";
 export { createTestRedis, TEST_REDIS_URL, type TestRedis } from "./redis.js";
 export { waitFor } from "./waitFor.js";

@@ -20,3 +20,6 @@ export function signTestJwt(
   const signature = createHmac("sha256", secret).update(`${header}.${payload}`).digest("base64url");
   return `${header}.${payload}.${signature}`;
 }
+
+/** A fixed key ring for tests (CONFIG_ENCRYPTION_KEY); never used outside tests. */
+export const TEST_CONFIG_ENCRYPTION_KEY = `test:${Buffer.alloc(32, 7).toString("base64")}`;

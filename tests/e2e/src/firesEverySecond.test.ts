@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
-import { signTestJwt, test, waitFor } from "@scheduler/testkit";
+import { signTestJwt, TEST_CONFIG_ENCRYPTION_KEY, test, waitFor } from "@scheduler/testkit";
 import { afterAll, describe, expect } from "vitest";
 import { freePort, type RunningProcess, startApp, stopApp } from "./processes.js";
 
@@ -48,6 +48,8 @@ describe("api, scheduler and worker as separate processes", () => {
       REDIS_URL: testRedis.url,
       REDIS_KEY_PREFIX: testRedis.prefix,
       JWT_SECRET,
+      CONFIG_ENCRYPTION_KEY: TEST_CONFIG_ENCRYPTION_KEY,
+      HTTP_JOB_ALLOWED_CIDRS: "127.0.0.0/8",
       PORT: String(port),
       HOST: "127.0.0.1",
       LOG_LEVEL: "info",
