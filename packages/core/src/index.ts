@@ -19,6 +19,7 @@ export {
   MAX_KEPT_BODY_BYTES,
   type RunContext,
   runHttpJob,
+  type TargetPolicy,
 } from "./executors/http.js";
 export {
   CommandJobConfig,

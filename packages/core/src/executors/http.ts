@@ -28,8 +28,18 @@ export class ExecutionError extends Error {
 
 const DEFAULT_RETRY_STATUSES = (status: number) => status === 429 || status >= 500;
 
+/** Which targets an HTTP job may reach beyond the public internet. */
+export interface TargetPolicy {
+  /** CIDRs allowed although not public (HTTP_JOB_ALLOWED_CIDRS). */
+  allowedCidrs: readonly string[];
+}
+
 /** Runs one attempt of an HTTP job. Resolves with the JobResult or throws ExecutionError. */
-export async function runHttpJob(config: HttpJobConfig, ctx: RunContext): Promise<JobResult> {
+export async function runHttpJob(
+  config: HttpJobConfig,
+  ctx: RunContext,
+  _policy: TargetPolicy = { allowedCidrs: [] },
+): Promise<JobResult> {
   const signal = config.timeout
     ? AbortSignal.any([ctx.signal, AbortSignal.timeout(config.timeout)])
     : ctx.signal;
