@@ -1,6 +1,13 @@
 export { createDb, createPool, type Db, isUniqueViolation, type PoolOptions } from "./client.js";
 export { MIGRATIONS_FOLDER, runMigrations } from "./migrate.js";
 export {
+  advanceJobs,
+  claimDueJobs,
+  type DueJob,
+  databaseNow,
+  type JobAdvance,
+} from "./queries/claims.js";
+export {
   type ExecutionListFilter,
   type ExecutionOutcome,
   findExecution,
@@ -13,14 +20,9 @@ export {
   startExecution,
 } from "./queries/executions.js";
 export {
-  advanceJobs,
-  claimDueJobs,
   countActiveJobs,
-  type DueJob,
-  databaseNow,
   findJob,
   insertJob,
-  type JobAdvance,
   type JobListFilter,
   type ListCursor,
   listJobs,
