@@ -1,22 +1,65 @@
 import { randomUUID } from "node:crypto";
-import { type ApiConfig, EXECUTION_QUEUE, type Logger, redisKeys } from "@scheduler/core";
+import { type ApiConfig, type Logger, redisKeys } from "@scheduler/core";
 import type { Db } from "@scheduler/db";
-import { Queue } from "bullmq";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { Redis } from "ioredis";
+import type { ApiContext } from "./context.js";
+import { DefinitionChecker } from "./definitions.js";
+import { Dispatcher } from "./dispatch.js";
+import { ExecutionService } from "./executionService.js";
+import { type ConfigSecrets, JobService } from "./jobService.js";
 import { authPlugin } from "./plugins/auth.js";
 import { registerErrorHandling } from "./plugins/errors.js";
+import { registerOpenApi } from "./plugins/openapi.js";
+import { TenantRateLimiter } from "./plugins/rateLimit.js";
+import { executionRoutes } from "./routes/executions.js";
 import { healthRoutes } from "./routes/health.js";
+import { internalRoutes } from "./routes/internal.js";
+import { jobActionRoutes } from "./routes/jobActions.js";
 import { jobRoutes } from "./routes/jobs.js";
+import { monitorRoutes } from "./routes/monitor.js";
 
 /** Bodies over this answer 413 PAYLOAD_TOO_LARGE. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
+const TENANT_PREFIX = "/api/v1/scheduler";
 
 export interface AppDeps {
   db: Db;
   redis: Redis;
   logger: Logger;
+}
+
+/** Placeholder until secret sealing lands: configs are stored and shown as given. */
+const plainSecrets: ConfigSecrets = {
+  seal: (_jobType, config) => config,
+  mask: (_jobType, stored) => stored,
+};
+
+function createContext(config: ApiConfig, deps: AppDeps): ApiContext {
+  const keys = redisKeys(config.REDIS_KEY_PREFIX);
+  const dispatcher = new Dispatcher(deps.redis, config.REDIS_KEY_PREFIX, deps.logger);
+  const definitions = new DefinitionChecker(config);
+  const secrets = plainSecrets;
+  const jobs = new JobService({
+    db: deps.db,
+    dispatcher,
+    maxJobsPerTenant: config.TENANT_MAX_JOBS,
+    checkDefinition: (request) => definitions.assert(request),
+    secrets,
+  });
+  const executions = new ExecutionService(deps.db, dispatcher, jobs);
+  return {
+    config,
+    db: deps.db,
+    redis: deps.redis,
+    keys,
+    dispatcher,
+    definitions,
+    secrets,
+    jobs,
+    executions,
+  };
 }
 
 /** The API without a listening socket: main.ts listens, tests use `app.inject()`. */
@@ -33,18 +76,30 @@ export async function buildApp(config: ApiConfig, deps: AppDeps): Promise<Fastif
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
 
-  const keys = redisKeys(config.REDIS_KEY_PREFIX);
-  const queue = new Queue(EXECUTION_QUEUE, { connection: deps.redis, prefix: keys.bullPrefix });
-  app.addHook("onClose", () => queue.close());
+  const ctx = createContext(config, deps);
+  app.decorate(
+    "tenantRateLimiter",
+    new TenantRateLimiter(
+      deps.redis,
+      ctx.keys.rateLimit,
+      config.TENANT_RATE_LIMIT_PER_MINUTE,
+      deps.logger,
+    ),
+  );
+  app.addHook("onClose", () => ctx.dispatcher.close());
 
+  await registerOpenApi(app);
   await app.register(authPlugin, config);
   await app.register(healthRoutes, {
     db: deps.db,
     redis: deps.redis,
-    queue,
+    queue: ctx.dispatcher.queue,
     port: config.PORT,
-    healthKey: keys.healthCheck,
+    healthKey: ctx.keys.healthCheck,
   });
-  await app.register(jobRoutes, { db: deps.db, prefix: "/api/v1/scheduler" });
+  await app.register(internalRoutes, ctx);
+  for (const routes of [jobRoutes, jobActionRoutes, executionRoutes, monitorRoutes]) {
+    await app.register(routes, { ...ctx, prefix: TENANT_PREFIX });
+  }
   return app;
 }

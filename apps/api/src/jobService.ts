@@ -1,56 +1,144 @@
+import { randomUUID } from "node:crypto";
 import {
   AppError,
-  assertJobDefinition,
+  type CheckedDefinition,
   type CreateJobRequest,
   firstExecutionAt,
+  parseCron,
+  type UpdateJobRequest,
 } from "@scheduler/core";
-import { type Db, insertJob, isUniqueViolation, type JobRow } from "@scheduler/db";
+import {
+  cancelJobExecutions,
+  countRunningExecutions,
+  countTenantJobs,
+  type Db,
+  databaseNow,
+  deleteJob,
+  type ExecutionRow,
+  insertExecutions,
+  insertJobs,
+  isUniqueViolation,
+  type JobRow,
+  lockJob,
+  lockTenantJobs,
+  type NewJobRow,
+  updateJob,
+} from "@scheduler/db";
+import type { Dispatcher } from "./dispatch.js";
 
-/**
- * Job types the workers of this version run. Function and command jobs need their
- * sandboxes (function registry, command allow-list) before they can be accepted.
- */
-const ENABLED_JOB_TYPES: ReadonlySet<string> = new Set(["http"]);
-
-/** Who a job is created for: the tenant and acting user, from a token or an internal call. */
-export interface Actor {
-  tenantId: string;
-  userId: string;
+/** How configs are stored and shown: secret values sealed at rest, masked in answers. */
+export interface ConfigSecrets {
+  /** The config to store: secret values sealed, '******' resolved against `previous`. */
+  seal(jobType: string, config: unknown, previous?: unknown): unknown;
+  /** The config to show: secret values as '******'. */
+  mask(jobType: string, stored: unknown): unknown;
 }
 
+/** Who acts: the tenant and the user, from a token or named by an internal caller. */
+export interface Actor {
+  tenantId: string;
+  /** Null for an internal caller that names no user (e.g. a trigger without triggeredBy). */
+  userId: string | null;
+}
+
+export interface JobServiceOptions {
+  db: Db;
+  dispatcher: Dispatcher;
+  /** Jobs one tenant may have (TENANT_MAX_JOBS). */
+  maxJobsPerTenant: number;
+  /** Checks a definition beyond its shape: cron, zone, config, targets. */
+  checkDefinition: (request: CreateJobRequest) => CheckedDefinition;
+  secrets: ConfigSecrets;
+}
+
+const notFound = (jobId: string) => new AppError("JOB_NOT_FOUND", `no job ${jobId}`);
+
 /**
- * Validates a definition and stores it with its first fire time. Shared by the tenant
- * API and the internal API, so both apply the same rules.
+ * Every state change of a job, shared by the tenant API and the internal API so both
+ * apply the same rules. Each runs in one transaction; queue signals follow the commit.
  */
-export async function createJob(
-  db: Db,
-  actor: Actor,
-  request: CreateJobRequest,
-  now: Date,
-): Promise<JobRow> {
-  const { schedule, config } = assertJobDefinition(request);
-  if (!ENABLED_JOB_TYPES.has(request.jobType)) {
-    throw new AppError(
-      "INVALID_JOB_CONFIG",
-      `jobType '${request.jobType}' is not enabled on this deployment`,
-      {
-        errors: [{ code: "INVALID_JOB_CONFIG", message: "job type not enabled", field: "jobType" }],
-      },
+export class JobService {
+  constructor(private readonly options: JobServiceOptions) {}
+
+  /** Creates jobs all or nothing; `index` in an error's details names the failing one. */
+  async create(actor: Actor, requests: CreateJobRequest[]): Promise<JobRow[]> {
+    const createdBy = actor.userId;
+    if (!createdBy) throw new AppError("VALIDATION_ERROR", "createdBy is required");
+    const rows = requests.map((request, index) =>
+      this.toNewRow(
+        { tenantId: actor.tenantId, createdBy },
+        request,
+        new Date(),
+        index,
+        requests.length,
+      ),
     );
+    const names = new Set<string>();
+    rows.forEach((row, index) => {
+      if (names.has(row.name)) throw duplicateName(row.name, index, requests.length);
+      names.add(row.name);
+    });
+    const { db, maxJobsPerTenant } = this.options;
+    try {
+      return await db.transaction(async (tx) => {
+        await lockTenantJobs(tx, actor.tenantId);
+        const existing = await countTenantJobs(tx, actor.tenantId);
+        if (existing + rows.length > maxJobsPerTenant) {
+          throw new AppError(
+            "QUOTA_EXCEEDED",
+            `the tenant may have at most ${maxJobsPerTenant} jobs`,
+            {
+              limit: maxJobsPerTenant,
+              current: existing,
+            },
+          );
+        }
+        return insertJobs(tx, rows);
+      });
+    } catch (error) {
+      if (isUniqueViolation(error, "uq_scheduled_jobs_tenant_name")) {
+        throw new AppError(
+          "JOB_ALREADY_EXISTS",
+          "a job with that name already exists in the tenant",
+        );
+      }
+      throw error;
+    }
   }
-  const startDate = request.startDate ? new Date(request.startDate) : null;
-  const endDate = request.endDate ? new Date(request.endDate) : null;
-  const nextExecutionAt = firstExecutionAt(schedule, now, { startDate, endDate });
-  try {
-    return await insertJob(db, {
-      tenantId: actor.tenantId,
-      createdBy: actor.userId,
+
+  private toNewRow(
+    owner: { tenantId: string; createdBy: string },
+    request: CreateJobRequest,
+    now: Date,
+    index: number,
+    count: number,
+  ): NewJobRow {
+    try {
+      return { ...this.definitionColumns(request, now), ...owner };
+    } catch (error) {
+      if (count > 1 && error instanceof AppError) {
+        throw new AppError(error.code, `jobs[${index}]: ${error.message}`, {
+          ...error.details,
+          index,
+        });
+      }
+      throw error;
+    }
+  }
+
+  /** The columns a definition decides, with its first fire time from `now`. */
+  private definitionColumns(request: CreateJobRequest, now: Date, previous?: JobRow) {
+    const { schedule } = this.options.checkDefinition(request);
+    const startDate = request.startDate ? new Date(request.startDate) : null;
+    const endDate = request.endDate ? new Date(request.endDate) : null;
+    const nextExecutionAt = firstExecutionAt(schedule, now, { startDate, endDate });
+    return {
       name: request.name,
       description: request.description ?? null,
       cronExpression: request.cronExpression,
       timezone: request.timezone,
       jobType: request.jobType,
-      config,
+      config: this.options.secrets.seal(request.jobType, request.config, previous?.config),
       retryConfig: request.retryConfig ?? null,
       timeoutSeconds: request.timeout,
       maxConcurrent: request.maxConcurrent,
@@ -60,13 +148,178 @@ export async function createJob(
       endDate,
       maxExecutions: request.maxExecutions ?? null,
       tags: request.tags,
-      status: nextExecutionAt ? "active" : "inactive",
+      status: nextExecutionAt ? ("active" as const) : ("inactive" as const),
       nextExecutionAt,
-    });
-  } catch (error) {
-    if (isUniqueViolation(error, "uq_scheduled_jobs_tenant_name")) {
-      throw new AppError("JOB_ALREADY_EXISTS", `a job named '${request.name}' already exists`);
-    }
-    throw error;
+    };
   }
+
+  /**
+   * Applies a partial update. The schedule is recomputed from now for an active job;
+   * a paused or inactive job keeps its status.
+   */
+  async update(actor: Actor, jobId: string, patch: UpdateJobRequest): Promise<JobRow> {
+    return this.inTransaction(actor, jobId, async (tx, job) => {
+      // Unchanged secrets travel as '******' and are resolved against the stored config.
+      const current = {
+        ...toDefinition(job),
+        config: this.options.secrets.mask(job.jobType, job.config),
+      };
+      const merged = { ...current, ...stripUndefined(patch) } as CreateJobRequest;
+      const columns = this.definitionColumns(merged, await databaseNow(tx), job);
+      const keepStatus = job.status !== "active";
+      const values = keepStatus
+        ? {
+            ...columns,
+            status: job.status,
+            nextExecutionAt: job.status === "paused" ? null : job.nextExecutionAt,
+          }
+        : columns;
+      return (await updateJob(tx, actor.tenantId, jobId, values))!;
+    });
+  }
+
+  /** Deletes a job after cancelling its pending and running executions. */
+  async remove(actor: Actor, jobId: string): Promise<void> {
+    const cancelled = await this.options.db.transaction(async (tx) => {
+      if (!(await lockJob(tx, actor.tenantId, jobId))) throw notFound(jobId);
+      const cancelled = await cancelJobExecutions(tx, jobId);
+      await deleteJob(tx, actor.tenantId, jobId);
+      return cancelled;
+    });
+    await this.options.dispatcher.cancel(cancelled);
+  }
+
+  /** active → paused (idempotent); pending runs scheduled after now are cancelled. */
+  async pause(actor: Actor, jobId: string): Promise<JobRow> {
+    let cancelled: Awaited<ReturnType<typeof cancelJobExecutions>> = [];
+    const row = await this.inTransaction(actor, jobId, async (tx, job) => {
+      if (job.status === "paused") return job;
+      assertTransition(
+        job.status === "active",
+        `job ${jobId} is ${job.status}; only an active job can be paused`,
+      );
+      cancelled = await cancelJobExecutions(tx, jobId, { onlyPendingAfter: await databaseNow(tx) });
+      return (await updateJob(tx, actor.tenantId, jobId, {
+        status: "paused",
+        nextExecutionAt: null,
+      }))!;
+    });
+    await this.options.dispatcher.cancel(cancelled);
+    return row;
+  }
+
+  /** paused → active, next run computed from now: no catch-up for the pause (idempotent). */
+  async resume(actor: Actor, jobId: string): Promise<JobRow> {
+    return this.inTransaction(actor, jobId, async (tx, job) => {
+      if (job.status === "active") return job;
+      assertTransition(
+        job.status === "paused",
+        `job ${jobId} is ${job.status}; only a paused job can be resumed`,
+      );
+      const schedule = parseCron(job.cronExpression, job.timezone);
+      const next = firstExecutionAt(schedule, await databaseNow(tx), job);
+      const reachedMax = job.maxExecutions !== null && job.executionCount >= job.maxExecutions;
+      const status = next && !reachedMax ? "active" : "inactive";
+      return (await updateJob(tx, actor.tenantId, jobId, {
+        status,
+        nextExecutionAt: status === "active" ? next : null,
+      }))!;
+    });
+  }
+
+  /** → inactive, cancelling pending and running executions (idempotent). */
+  async stop(actor: Actor, jobId: string): Promise<JobRow> {
+    let cancelled: Awaited<ReturnType<typeof cancelJobExecutions>> = [];
+    const row = await this.inTransaction(actor, jobId, async (tx) => {
+      cancelled = await cancelJobExecutions(tx, jobId);
+      return (await updateJob(tx, actor.tenantId, jobId, {
+        status: "inactive",
+        nextExecutionAt: null,
+      }))!;
+    });
+    await this.options.dispatcher.cancel(cancelled);
+    return row;
+  }
+
+  /**
+   * A manual (or retry) run now, paused jobs included. The job row lock serialises
+   * triggers, so two at once cannot both pass the maxConcurrent check.
+   */
+  async trigger(
+    actor: Actor,
+    jobId: string,
+    triggerType: "manual" | "retry" = "manual",
+  ): Promise<ExecutionRow> {
+    const execution = await this.inTransaction(actor, jobId, async (tx, job) => {
+      const running = await countRunningExecutions(tx, jobId);
+      if (running >= job.maxConcurrent) {
+        throw new AppError(
+          "JOB_ALREADY_RUNNING",
+          `job ${jobId} already runs ${running} of at most ${job.maxConcurrent}`,
+        );
+      }
+      const [row] = await insertExecutions(tx, [
+        {
+          jobId,
+          tenantId: job.tenantId,
+          executionId: `${jobId}:${triggerType}:${randomUUID()}`,
+          triggerType,
+          triggeredBy: actor.userId,
+          status: "pending",
+          scheduledAt: await databaseNow(tx),
+        },
+      ]);
+      return row!;
+    });
+    await this.options.dispatcher.enqueue(execution);
+    return execution;
+  }
+
+  private inTransaction<T>(
+    actor: Actor,
+    jobId: string,
+    fn: (tx: Db, job: JobRow) => Promise<T>,
+  ): Promise<T> {
+    return this.options.db.transaction(async (tx) => {
+      const job = await lockJob(tx, actor.tenantId, jobId);
+      if (!job) throw notFound(jobId);
+      return fn(tx, job);
+    });
+  }
+}
+
+function assertTransition(allowed: boolean, message: string): void {
+  if (!allowed) throw new AppError("INVALID_STATE_TRANSITION", message);
+}
+
+function duplicateName(name: string, index: number, count: number): AppError {
+  const prefix = count > 1 ? `jobs[${index}]: ` : "";
+  return new AppError("JOB_ALREADY_EXISTS", `${prefix}a job named '${name}' appears twice`, {
+    index,
+  });
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** A stored job as the request that would create it (its config as stored). */
+export function toDefinition(job: JobRow): CreateJobRequest {
+  return {
+    name: job.name,
+    description: job.description,
+    cronExpression: job.cronExpression,
+    timezone: job.timezone,
+    jobType: job.jobType as CreateJobRequest["jobType"],
+    config: job.config as Record<string, unknown>,
+    retryConfig: job.retryConfig as CreateJobRequest["retryConfig"],
+    timeout: job.timeoutSeconds,
+    maxConcurrent: job.maxConcurrent,
+    priority: job.priority,
+    misfirePolicy: job.misfirePolicy as CreateJobRequest["misfirePolicy"],
+    startDate: job.startDate?.toISOString() ?? null,
+    endDate: job.endDate?.toISOString() ?? null,
+    maxExecutions: job.maxExecutions,
+    tags: job.tags,
+  };
 }

@@ -3,8 +3,8 @@ import type { ExecutionRow, JobRow, ListCursor } from "@scheduler/db";
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-/** A job as API.md's JobResponse. */
-export function toJobResponse(row: JobRow) {
+/** A job as API.md's JobResponse; `mask` shows its secret config values as '******'. */
+export function toJobResponse(row: JobRow, mask: (jobType: string, stored: unknown) => unknown) {
   return {
     id: row.id,
     tenantId: row.tenantId,
@@ -13,7 +13,7 @@ export function toJobResponse(row: JobRow) {
     cronExpression: row.cronExpression,
     timezone: row.timezone,
     jobType: row.jobType,
-    config: row.config,
+    config: mask(row.jobType, row.config),
     retryConfig: row.retryConfig,
     timeout: row.timeoutSeconds,
     maxConcurrent: row.maxConcurrent,

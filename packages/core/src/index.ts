@@ -39,6 +39,7 @@ export {
   RetryConfig,
   scheduledExecutionId,
   TriggerType,
+  UpdateJobRequest,
 } from "./job.js";
 export {
   assertJobDefinition,

@@ -93,31 +93,54 @@ export type RetryConfig = z.infer<typeof RetryConfig>;
 
 const isoInstant = z.iso.datetime({ offset: true, error: "must be an ISO-8601 instant" });
 
+/** The fields of a job definition, without defaults (an update names only what changes). */
+const jobFields = {
+  name: z.string().trim().min(1).max(200),
+  description: z.string().max(2000).nullable(),
+  cronExpression: z.string().max(100),
+  /** IANA zone name. (Default: 'UTC') */
+  timezone: z.string().max(50),
+  jobType: JobType,
+  config: z.record(z.string(), z.unknown()),
+  retryConfig: RetryConfig.nullable(),
+  /** Hard limit of one attempt, in seconds. (Default: 300) */
+  timeout: z.int().min(1).max(86_400),
+  /** (Default: 1) */
+  maxConcurrent: z.int().min(1).max(1000),
+  /** 0..100, higher runs first when the queue is backed up. (Default: 0) */
+  priority: z.int().min(0).max(100),
+  /** (Default: 'fire_once') */
+  misfirePolicy: MisfirePolicy,
+  startDate: isoInstant.nullable(),
+  endDate: isoInstant.nullable(),
+  maxExecutions: z.int().min(1).nullable(),
+  tags: z.array(z.string().min(1).max(50)).max(20),
+};
+
 /**
  * The body of `POST /jobs`. Shape only: the cron expression, the zone and the
  * config for its jobType are checked by `checkJobDefinition`, which answers with
  * their own error codes (INVALID_CRON_EXPRESSION, INVALID_TIMEZONE, INVALID_JOB_CONFIG).
  */
 export const CreateJobRequest = z.strictObject({
-  name: z.string().trim().min(1).max(200),
-  description: z.string().max(2000).optional(),
-  cronExpression: z.string().max(100),
-  /** IANA zone name. (Default: 'UTC') */
-  timezone: z.string().max(50).default("UTC"),
-  jobType: JobType,
-  config: z.record(z.string(), z.unknown()),
-  retryConfig: RetryConfig.optional(),
-  /** Hard limit of one attempt, in seconds. (Default: 300) */
-  timeout: z.int().min(1).max(86_400).default(300),
-  maxConcurrent: z.int().min(1).max(1000).default(1),
-  priority: z.int().min(0).max(100).default(0),
-  misfirePolicy: MisfirePolicy.default("fire_once"),
-  startDate: isoInstant.optional(),
-  endDate: isoInstant.optional(),
-  maxExecutions: z.int().min(1).optional(),
-  tags: z.array(z.string().min(1).max(50)).max(20).default([]),
+  ...jobFields,
+  description: jobFields.description.optional(),
+  timezone: jobFields.timezone.default("UTC"),
+  retryConfig: jobFields.retryConfig.optional(),
+  timeout: jobFields.timeout.default(300),
+  maxConcurrent: jobFields.maxConcurrent.default(1),
+  priority: jobFields.priority.default(0),
+  misfirePolicy: jobFields.misfirePolicy.default("fire_once"),
+  startDate: jobFields.startDate.optional(),
+  endDate: jobFields.endDate.optional(),
+  maxExecutions: jobFields.maxExecutions.optional(),
+  tags: jobFields.tags.default([]),
 });
 export type CreateJobRequest = z.infer<typeof CreateJobRequest>;
+
+/** The body of `PUT /jobs/{id}`: any fields of a definition; the rest stay as stored. */
+export const UpdateJobRequest = z.strictObject(jobFields).partial();
+export type UpdateJobRequest = z.infer<typeof UpdateJobRequest>;
 
 export const ExecutionStatus = z.enum([
   "pending",

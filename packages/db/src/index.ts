@@ -8,8 +8,14 @@ export {
   type JobAdvance,
 } from "./queries/claims.js";
 export {
+  type CancelledExecution,
+  cancelExecution,
+  cancelJobExecutions,
+  countRunningExecutions,
   type ExecutionListFilter,
   type ExecutionOutcome,
+  type ExecutionStats,
+  executionStats,
   findExecution,
   findStalePendingExecutions,
   finishExecution,
@@ -21,13 +27,25 @@ export {
 } from "./queries/executions.js";
 export {
   countActiveJobs,
+  countJobsByStatus,
+  countTenantJobs,
+  deleteJob,
   findJob,
   insertJob,
+  insertJobs,
   type JobListFilter,
   type ListCursor,
   listJobs,
+  lockJob,
+  lockTenantJobs,
+  updateJob,
 } from "./queries/jobs.js";
-export { holdsCurrentEpoch, recordLeadership, releaseLeadership } from "./queries/locks.js";
+export {
+  findLeadership,
+  holdsCurrentEpoch,
+  recordLeadership,
+  releaseLeadership,
+} from "./queries/locks.js";
 export {
   type ExecutionRow,
   type JobRow,

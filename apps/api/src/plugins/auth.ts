@@ -3,6 +3,7 @@ import { type ApiConfig, AppError } from "@scheduler/core";
 import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from "fastify";
 import fp from "fastify-plugin";
 import { z } from "zod";
+import type { TenantRateLimiter } from "./rateLimit.js";
 
 export const Permission = z.enum([
   "jobs:read",
@@ -30,6 +31,9 @@ export interface Principal {
 declare module "fastify" {
   interface FastifyRequest {
     principal?: Principal;
+  }
+  interface FastifyInstance {
+    tenantRateLimiter?: TenantRateLimiter;
   }
 }
 
@@ -65,7 +69,10 @@ async function authenticate(request: FastifyRequest): Promise<Principal> {
   };
 }
 
-/** A preHandler that authenticates the caller and checks one permission. */
+/**
+ * A preHandler that authenticates the caller, checks one permission and counts the
+ * request against the tenant's rate limit.
+ */
 export function requirePermission(permission: Permission): preHandlerHookHandler {
   return async (request) => {
     const principal = await authenticate(request);
@@ -73,6 +80,7 @@ export function requirePermission(permission: Permission): preHandlerHookHandler
       throw new AppError("FORBIDDEN", `permission '${permission}' is required`);
     }
     request.principal = principal;
+    await request.server.tenantRateLimiter?.check(principal.tenantId);
   };
 }
 
@@ -80,4 +88,10 @@ export function requirePermission(permission: Permission): preHandlerHookHandler
 export function principalOf(request: FastifyRequest): Principal {
   if (!request.principal) throw new Error("route has no requirePermission preHandler");
   return request.principal;
+}
+
+/** The acting tenant and user of an authenticated request. */
+export function actorOf(request: FastifyRequest): { tenantId: string; userId: string } {
+  const { tenantId, userId } = principalOf(request);
+  return { tenantId, userId };
 }

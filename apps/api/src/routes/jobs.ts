@@ -1,100 +1,100 @@
-import {
-  AppError,
-  CreateJobRequest,
-  ExecutionStatus,
-  JobStatus,
-  JobType,
-  TriggerType,
-} from "@scheduler/core";
-import { type Db, findJob, listExecutions, listJobs } from "@scheduler/db";
+import { AppError, CreateJobRequest, UpdateJobRequest } from "@scheduler/core";
+import { findJob, listJobs } from "@scheduler/db";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { createJob } from "../jobService.js";
-import { principalOf, requirePermission } from "../plugins/auth.js";
-import { decodeCursor, toExecutionResponse, toJobResponse, toPage } from "../serialize.js";
+import type { ApiContext } from "../context.js";
+import { toDefinition } from "../jobService.js";
+import { actorOf, principalOf, requirePermission } from "../plugins/auth.js";
+import { decodeCursor, toJobResponse, toPage } from "../serialize.js";
+import { validateDefinition } from "../validation.js";
+import { executionPage } from "./executions.js";
+import { IdParams, JobExecutionListQuery, JobListQuery, ValidateQuery } from "./schemas.js";
 
-const JobParams = z.object({ id: z.uuid() });
-const limit = z.coerce.number().int().min(1).max(200).default(50);
-
-const JobListQuery = z.strictObject({
-  status: JobStatus.optional(),
-  jobType: JobType.optional(),
-  tag: z.string().max(50).optional(),
-  name: z.string().max(200).optional(),
-  limit,
-  cursor: z.string().max(200).optional(),
-});
-
-const ExecutionListQuery = z.strictObject({
-  status: ExecutionStatus.optional(),
-  triggerType: TriggerType.optional(),
-  from: z.iso.datetime({ offset: true }).optional(),
-  to: z.iso.datetime({ offset: true }).optional(),
-  limit,
-  cursor: z.string().max(200).optional(),
-});
-
-export async function jobRoutes(app: FastifyInstance, { db }: { db: Db }): Promise<void> {
+/** Job definitions: CRUD, validation and a job's execution history. */
+export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
+  const show = (row: Parameters<typeof toJobResponse>[0]) => toJobResponse(row, ctx.secrets.mask);
+  const read = requirePermission("jobs:read");
+  const write = requirePermission("jobs:write");
 
   r.post(
     "/jobs",
-    { schema: { body: CreateJobRequest }, preHandler: requirePermission("jobs:write") },
+    { schema: { body: CreateJobRequest }, preHandler: write },
     async (request, reply) => {
-      const { tenantId, userId } = principalOf(request);
-      const row = await createJob(db, { tenantId, userId }, request.body, new Date());
-      request.log.info({ jobId: row.id }, "job created");
-      return reply.status(201).send(toJobResponse(row));
+      const [row] = await ctx.jobs.create(actorOf(request), [request.body]);
+      request.log.info({ jobId: row!.id }, "job created");
+      return reply.status(201).send(show(row!));
     },
   );
 
-  r.get(
-    "/jobs",
-    { schema: { querystring: JobListQuery }, preHandler: requirePermission("jobs:read") },
-    async (request) => {
-      const { limit, cursor, ...filter } = request.query;
-      const rows = await listJobs(db, principalOf(request).tenantId, filter, {
-        limit: limit + 1,
-        cursor: decodeCursor(cursor),
-      });
-      return toPage(rows, limit, toJobResponse);
-    },
-  );
+  r.get("/jobs", { schema: { querystring: JobListQuery }, preHandler: read }, async (request) => {
+    const { limit, cursor, ...filter } = request.query;
+    const rows = await listJobs(ctx.db, principalOf(request).tenantId, filter, {
+      limit: limit + 1,
+      cursor: decodeCursor(cursor),
+    });
+    return toPage(rows, limit, show);
+  });
 
-  r.get(
+  r.get("/jobs/:id", { schema: { params: IdParams }, preHandler: read }, async (request) => {
+    const row = await findJob(ctx.db, principalOf(request).tenantId, request.params.id);
+    if (!row) throw new AppError("JOB_NOT_FOUND", `no job ${request.params.id}`);
+    return show(row);
+  });
+
+  r.put(
     "/jobs/:id",
-    { schema: { params: JobParams }, preHandler: requirePermission("jobs:read") },
+    { schema: { params: IdParams, body: UpdateJobRequest }, preHandler: write },
     async (request) => {
-      const row = await findJob(db, principalOf(request).tenantId, request.params.id);
-      if (!row) throw new AppError("JOB_NOT_FOUND", `no job ${request.params.id}`);
-      return toJobResponse(row);
+      const row = await ctx.jobs.update(actorOf(request), request.params.id, request.body);
+      request.log.info({ jobId: row.id }, "job updated");
+      return show(row);
+    },
+  );
+
+  r.delete(
+    "/jobs/:id",
+    { schema: { params: IdParams }, preHandler: write },
+    async (request, reply) => {
+      await ctx.jobs.remove(actorOf(request), request.params.id);
+      request.log.info({ jobId: request.params.id }, "job deleted");
+      return reply.status(204).send();
+    },
+  );
+
+  r.post(
+    "/jobs/validate",
+    { schema: { body: z.unknown(), querystring: ValidateQuery }, preHandler: write },
+    async (request) => validateDefinition(ctx.definitions, request.body, windowOf(request.query)),
+  );
+
+  r.post(
+    "/jobs/:id/validate",
+    { schema: { params: IdParams, querystring: ValidateQuery }, preHandler: write },
+    async (request) => {
+      const job = await findJob(ctx.db, principalOf(request).tenantId, request.params.id);
+      if (!job) throw new AppError("JOB_NOT_FOUND", `no job ${request.params.id}`);
+      const definition = {
+        ...toDefinition(job),
+        config: ctx.secrets.mask(job.jobType, job.config),
+      };
+      return validateDefinition(ctx.definitions, definition, windowOf(request.query));
     },
   );
 
   r.get(
     "/jobs/:id/executions",
-    {
-      schema: { params: JobParams, querystring: ExecutionListQuery },
-      preHandler: requirePermission("jobs:read"),
-    },
+    { schema: { params: IdParams, querystring: JobExecutionListQuery }, preHandler: read },
     async (request) => {
       const { tenantId } = principalOf(request);
-      const job = await findJob(db, tenantId, request.params.id);
+      const job = await findJob(ctx.db, tenantId, request.params.id);
       if (!job) throw new AppError("JOB_NOT_FOUND", `no job ${request.params.id}`);
-      const { limit, cursor, from, to, ...filter } = request.query;
-      const rows = await listExecutions(
-        db,
-        tenantId,
-        {
-          ...filter,
-          jobId: job.id,
-          from: from ? new Date(from) : undefined,
-          to: to ? new Date(to) : undefined,
-        },
-        { limit: limit + 1, cursor: decodeCursor(cursor) },
-      );
-      return toPage(rows, limit, toExecutionResponse);
+      return executionPage(ctx, tenantId, { ...request.query, jobId: job.id });
     },
   );
+}
+
+function windowOf(query: { count: number; from?: string }) {
+  return { count: query.count, from: query.from ? new Date(query.from) : new Date() };
 }

@@ -176,3 +176,157 @@ export async function findStalePendingExecutions(
     .orderBy(t.scheduledAt)
     .limit(limit);
 }
+
+/** An execution a cancel ended, with the status it had before. */
+export interface CancelledExecution {
+  execution: ExecutionRow;
+  previousStatus: "pending" | "running";
+}
+
+/**
+ * pending|running → cancelled, atomically: of two racing cancels, or a cancel racing
+ * the worker's terminal write, exactly one wins. Undefined when the tenant has no such
+ * execution; `previousStatus` null when it had already ended.
+ */
+export async function cancelExecution(
+  db: Db,
+  tenantId: string,
+  id: string,
+): Promise<
+  { found: false } | { found: true; cancelled?: CancelledExecution; current: ExecutionRow }
+> {
+  return db.transaction(async (tx) => {
+    const [current] = await tx
+      .select()
+      .from(jobExecutions)
+      .where(and(eq(jobExecutions.tenantId, tenantId), eq(jobExecutions.id, id)))
+      .for("update");
+    if (!current) return { found: false as const };
+    if (current.status !== "pending" && current.status !== "running") {
+      return { found: true as const, current };
+    }
+    const [execution] = await tx
+      .update(jobExecutions)
+      .set(cancelledColumns)
+      .where(eq(jobExecutions.id, id))
+      .returning();
+    return {
+      found: true as const,
+      current: execution!,
+      cancelled: { execution: execution!, previousStatus: current.status },
+    };
+  });
+}
+
+const cancelledColumns = {
+  status: "cancelled",
+  completedAt: sql`clock_timestamp()`,
+  durationMs: sql`CASE WHEN ${jobExecutions.startedAt} IS NULL THEN NULL ELSE GREATEST(0, (EXTRACT(EPOCH FROM clock_timestamp() - ${jobExecutions.startedAt}) * 1000)::int) END`,
+  errorType: "CANCELLED",
+  errorMessage: "cancelled",
+} as const;
+
+/**
+ * Cancels a job's pending and running executions (stop, delete), or with
+ * `onlyPendingAfter` only its pending ones scheduled after that instant (pause).
+ * Returns the executions it cancelled.
+ */
+export async function cancelJobExecutions(
+  db: Db,
+  jobId: string,
+  options: { onlyPendingAfter?: Date } = {},
+): Promise<CancelledExecution[]> {
+  const t = jobExecutions;
+  const scope = options.onlyPendingAfter
+    ? and(
+        eq(t.status, "pending"),
+        sql`${t.scheduledAt} > ${options.onlyPendingAfter.toISOString()}`,
+      )
+    : inArray(t.status, ["pending", "running"]);
+  const result = await db.execute<{ id: string; previous_status: "pending" | "running" }>(sql`
+    WITH target AS (
+      SELECT id, status FROM job_executions
+      WHERE job_id = ${jobId} AND ${scope}
+      FOR UPDATE
+    )
+    UPDATE job_executions e SET
+      status = 'cancelled',
+      completed_at = clock_timestamp(),
+      error_type = 'CANCELLED',
+      error_message = 'cancelled'
+    FROM target WHERE e.id = target.id
+    RETURNING e.id, target.status AS previous_status`);
+  if (result.rows.length === 0) return [];
+  const rows = await db
+    .select()
+    .from(t)
+    .where(
+      inArray(
+        t.id,
+        result.rows.map((r) => r.id),
+      ),
+    );
+  const previous = new Map(result.rows.map((r) => [r.id, r.previous_status]));
+  return rows.map((execution) => ({ execution, previousStatus: previous.get(execution.id)! }));
+}
+
+/** Executions of a job that hold a concurrency slot: running, or pending and due. */
+export async function countRunningExecutions(db: Db, jobId: string): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(jobExecutions)
+    .where(and(eq(jobExecutions.jobId, jobId), eq(jobExecutions.status, "running")));
+  return row?.n ?? 0;
+}
+
+export interface ExecutionStats {
+  total: number;
+  pending: number;
+  running: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  skipped: number;
+  averageDurationMs: number | null;
+  p95DurationMs: number | null;
+  timeouts: number;
+  retried: number;
+}
+
+/** Counts and durations of a tenant's executions scheduled in [from, to]. */
+export async function executionStats(
+  db: Db,
+  tenantId: string,
+  filter: { from: Date; to: Date; jobId?: string },
+): Promise<ExecutionStats> {
+  const t = jobExecutions;
+  const conditions = [
+    eq(t.tenantId, tenantId),
+    gte(t.scheduledAt, filter.from),
+    lte(t.scheduledAt, filter.to),
+  ];
+  if (filter.jobId) conditions.push(eq(t.jobId, filter.jobId));
+  const count = (status: string) =>
+    sql<number>`count(*) FILTER (WHERE ${t.status} = ${status})::int`;
+  const [row] = await db
+    .select({
+      total: sql<number>`count(*)::int`,
+      pending: count("pending"),
+      running: count("running"),
+      completed: count("completed"),
+      failed: count("failed"),
+      cancelled: count("cancelled"),
+      skipped: count("skipped"),
+      averageDurationMs: sql<
+        number | null
+      >`avg(${t.durationMs}) FILTER (WHERE ${t.status} IN ('completed', 'failed'))::float8`,
+      p95DurationMs: sql<
+        number | null
+      >`percentile_cont(0.95) WITHIN GROUP (ORDER BY ${t.durationMs}) FILTER (WHERE ${t.status} IN ('completed', 'failed'))::float8`,
+      timeouts: sql<number>`count(*) FILTER (WHERE ${t.errorType} = 'TIMEOUT')::int`,
+      retried: sql<number>`count(*) FILTER (WHERE ${t.retryCount} > 0)::int`,
+    })
+    .from(t)
+    .where(and(...conditions));
+  return row!;
+}

@@ -69,3 +69,71 @@ export async function countActiveJobs(db: Db): Promise<number> {
     .where(eq(scheduledJobs.status, "active"));
   return row?.n ?? 0;
 }
+
+/** The tenant's job with its row locked until the transaction ends. */
+export async function lockJob(
+  db: Db,
+  tenantId: string,
+  jobId: string,
+): Promise<JobRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(scheduledJobs)
+    .where(and(eq(scheduledJobs.tenantId, tenantId), eq(scheduledJobs.id, jobId)))
+    .for("update");
+  return row;
+}
+
+/**
+ * Serialises job creation per tenant inside a transaction, so two concurrent creates
+ * cannot both pass the quota check.
+ */
+export async function lockTenantJobs(db: Db, tenantId: string): Promise<void> {
+  await db.execute(sql`SELECT pg_advisory_xact_lock(hashtext('jobs:' || ${tenantId}))`);
+}
+
+export async function countTenantJobs(db: Db, tenantId: string): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(scheduledJobs)
+    .where(eq(scheduledJobs.tenantId, tenantId));
+  return row?.n ?? 0;
+}
+
+export async function insertJobs(db: Db, values: NewJobRow[]): Promise<JobRow[]> {
+  if (values.length === 0) return [];
+  return db.insert(scheduledJobs).values(values).returning();
+}
+
+/** Writes the given columns of a tenant's job, stamping updated_at. */
+export async function updateJob(
+  db: Db,
+  tenantId: string,
+  jobId: string,
+  values: Partial<NewJobRow>,
+): Promise<JobRow | undefined> {
+  const [row] = await db
+    .update(scheduledJobs)
+    .set({ ...values, updatedAt: sql`now()` })
+    .where(and(eq(scheduledJobs.tenantId, tenantId), eq(scheduledJobs.id, jobId)))
+    .returning();
+  return row;
+}
+
+export async function deleteJob(db: Db, tenantId: string, jobId: string): Promise<boolean> {
+  const rows = await db
+    .delete(scheduledJobs)
+    .where(and(eq(scheduledJobs.tenantId, tenantId), eq(scheduledJobs.id, jobId)))
+    .returning({ id: scheduledJobs.id });
+  return rows.length > 0;
+}
+
+/** Job counts of a tenant by status. */
+export async function countJobsByStatus(db: Db, tenantId: string): Promise<Record<string, number>> {
+  const rows = await db
+    .select({ status: scheduledJobs.status, n: sql<number>`count(*)::int` })
+    .from(scheduledJobs)
+    .where(eq(scheduledJobs.tenantId, tenantId))
+    .groupBy(scheduledJobs.status);
+  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+}

@@ -60,3 +60,9 @@ export async function releaseLeadership(
       ),
     );
 }
+
+/** The leadership record of a lock key, for /status. */
+export async function findLeadership(db: Db, lockKey: string) {
+  const [row] = await db.select().from(schedulerLocks).where(eq(schedulerLocks.lockKey, lockKey));
+  return row;
+}

@@ -1,0 +1,121 @@
+import { AppError, CreateJobRequest, type DefinitionProblem } from "@scheduler/core";
+import { findJob, listExecutions } from "@scheduler/db";
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { ApiContext } from "../context.js";
+import { requireServiceToken } from "../plugins/serviceToken.js";
+import { toExecutionResponse, toJobResponse } from "../serialize.js";
+import { JobIdParams } from "./schemas.js";
+
+const Tenant = z.strictObject({ tenantId: z.uuid() });
+const InternalCreate = CreateJobRequest.extend({ tenantId: z.uuid(), createdBy: z.uuid() });
+const BatchCreate = z.strictObject({
+  tenantId: z.uuid(),
+  createdBy: z.uuid(),
+  jobs: z.array(z.unknown()).min(1).max(1000),
+});
+const Trigger = z.strictObject({ tenantId: z.uuid(), triggeredBy: z.uuid().optional() });
+
+/** The internal API for platform services (X-Service-Token); the caller names the tenant. */
+export async function internalRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const preHandler = requireServiceToken(ctx.config.INTERNAL_SERVICE_TOKEN);
+  const show = (row: Parameters<typeof toJobResponse>[0]) => toJobResponse(row, ctx.secrets.mask);
+
+  r.post(
+    "/internal/jobs/create",
+    { schema: { body: InternalCreate }, preHandler },
+    async (request, reply) => {
+      const { tenantId, createdBy, ...definition } = request.body;
+      const [row] = await ctx.jobs.create({ tenantId, userId: createdBy }, [definition]);
+      request.log.info({ jobId: row!.id, tenantId }, "job created (internal)");
+      return reply.status(201).send(show(row!));
+    },
+  );
+
+  r.post(
+    "/internal/jobs/batch-create",
+    { schema: { body: BatchCreate }, preHandler },
+    async (request, reply) => {
+      const { tenantId, createdBy, jobs } = request.body;
+      const definitions = parseBatch(ctx, jobs);
+      const rows = await ctx.jobs.create({ tenantId, userId: createdBy }, definitions);
+      request.log.info({ tenantId, count: rows.length }, "jobs created (internal batch)");
+      return reply.status(201).send({ jobs: rows.map(show) });
+    },
+  );
+
+  r.post(
+    "/internal/jobs/:jobId/trigger",
+    { schema: { params: JobIdParams, body: Trigger }, preHandler },
+    async (request, reply) => {
+      const actor = { tenantId: request.body.tenantId, userId: request.body.triggeredBy ?? null };
+      const execution = await ctx.jobs.trigger(actor, request.params.jobId);
+      return reply.status(202).send(toExecutionResponse(execution));
+    },
+  );
+
+  r.get(
+    "/internal/jobs/:jobId/status",
+    { schema: { params: JobIdParams, querystring: Tenant }, preHandler },
+    async (request) => {
+      const { tenantId } = request.query;
+      const job = await findJob(ctx.db, tenantId, request.params.jobId);
+      if (!job) throw new AppError("JOB_NOT_FOUND", `no job ${request.params.jobId}`);
+      const [last] = await listExecutions(ctx.db, tenantId, { jobId: job.id }, { limit: 1 });
+      return {
+        jobId: job.id,
+        status: job.status,
+        lastExecution: last ? toExecutionResponse(last) : null,
+        nextExecutionAt: job.nextExecutionAt?.toISOString() ?? null,
+      };
+    },
+  );
+
+  for (const action of ["pause", "resume"] as const) {
+    r.post(
+      `/internal/jobs/:jobId/${action}`,
+      { schema: { params: JobIdParams, body: Tenant }, preHandler },
+      async (request) =>
+        show(
+          await ctx.jobs[action](
+            { tenantId: request.body.tenantId, userId: null },
+            request.params.jobId,
+          ),
+        ),
+    );
+  }
+}
+
+/**
+ * Parses and checks every job of a batch before anything is stored, so the answer
+ * lists each failing index (all or nothing).
+ */
+function parseBatch(ctx: ApiContext, jobs: unknown[]): CreateJobRequest[] {
+  const errors: { index: number; code: string; message: string; field?: string }[] = [];
+  const parsed: CreateJobRequest[] = [];
+  jobs.forEach((job, index) => {
+    const shape = CreateJobRequest.safeParse(job);
+    if (!shape.success) {
+      for (const issue of shape.error.issues) {
+        const field = issue.path.map(String).join(".");
+        errors.push({
+          index,
+          code: "VALIDATION_ERROR",
+          message: `${field || "job"} ${issue.message}`,
+          field,
+        });
+      }
+      return;
+    }
+    const check = ctx.definitions.check(shape.data);
+    if (!check.ok) errors.push(...check.problems.map((p: DefinitionProblem) => ({ index, ...p })));
+    parsed.push(shape.data);
+  });
+  if (errors.length > 0) {
+    const first = errors[0]!;
+    throw new AppError("VALIDATION_ERROR", `jobs[${first.index}]: ${first.message}`, { errors });
+  }
+  return parsed;
+}
