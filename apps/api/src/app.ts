@@ -1,5 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { type ApiConfig, type Logger, redisKeys } from "@scheduler/core";
+import {
+  type ApiConfig,
+  type JobConfig,
+  type JobType,
+  type KeyRing,
+  type Logger,
+  maskConfig,
+  parseKeyRing,
+  redisKeys,
+  sealConfig,
+} from "@scheduler/core";
 import type { Db } from "@scheduler/db";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
@@ -30,17 +40,25 @@ export interface AppDeps {
   logger: Logger;
 }
 
-/** Placeholder until secret sealing lands: configs are stored and shown as given. */
-const plainSecrets: ConfigSecrets = {
-  seal: (_jobType, config) => config,
-  mask: (_jobType, stored) => stored,
-};
+/** Secret config values sealed at rest with the key ring, masked in every answer. */
+function configSecrets(ring: KeyRing): ConfigSecrets {
+  return {
+    seal: (jobType, config, previous) =>
+      sealConfig(jobType as JobType, config as JobConfig, ring, previous),
+    mask: (jobType, stored) => maskConfig(jobType as JobType, stored),
+  };
+}
 
 function createContext(config: ApiConfig, deps: AppDeps): ApiContext {
   const keys = redisKeys(config.REDIS_KEY_PREFIX);
   const dispatcher = new Dispatcher(deps.redis, config.REDIS_KEY_PREFIX, deps.logger);
-  const definitions = new DefinitionChecker(config);
-  const secrets = plainSecrets;
+  const definitions = new DefinitionChecker({
+    allowedCidrs: config.HTTP_JOB_ALLOWED_CIDRS,
+    commandAllowed: config.COMMAND_JOB_ALLOWED,
+    commandWorkdirRoot: config.COMMAND_JOB_WORKDIR_ROOT,
+    functionsDir: config.FUNCTIONS_DIR,
+  });
+  const secrets = configSecrets(parseKeyRing(config.CONFIG_ENCRYPTION_KEY));
   const jobs = new JobService({
     db: deps.db,
     dispatcher,

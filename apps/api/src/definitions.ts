@@ -3,27 +3,20 @@ import {
   type CheckedDefinition,
   type CreateJobRequest,
   checkJobDefinition,
+  checkJobTarget,
   type DefinitionCheck,
-  type DefinitionProblem,
+  type TargetRules,
 } from "@scheduler/core";
 
-/** What a deployment allows jobs to target (from ApiConfig). */
-export interface TargetRulesConfig {
-  HTTP_JOB_ALLOWED_CIDRS: string[];
-  COMMAND_JOB_ALLOWED: string[];
-  COMMAND_JOB_WORKDIR_ROOT: string;
-  FUNCTIONS_DIR: string;
-}
-
-/** Checks a definition fully: schema-level rules of core plus this deployment's target rules. */
+/** Checks a definition fully: core's rules plus what this deployment lets jobs target. */
 export class DefinitionChecker {
-  constructor(private readonly rules: TargetRulesConfig) {}
+  constructor(private readonly rules: TargetRules) {}
 
   check(request: CreateJobRequest): DefinitionCheck {
     const base = checkJobDefinition(request);
-    const targetProblems = base.ok ? this.targetProblems(request) : [];
-    if (base.ok && targetProblems.length === 0) return base;
-    return { ok: false, problems: [...base.problems, ...targetProblems] };
+    if (!base.ok) return base;
+    const problems = checkJobTarget(request.jobType, base.value.config, this.rules);
+    return problems.length === 0 ? base : { ok: false, problems };
   }
 
   /** Throws the first problem as an AppError whose details list them all. */
@@ -32,19 +25,5 @@ export class DefinitionChecker {
     if (check.ok) return check.value;
     const [first] = check.problems;
     throw new AppError(first!.code, first!.message, { errors: check.problems });
-  }
-
-  private targetProblems(request: CreateJobRequest): DefinitionProblem[] {
-    if (request.jobType !== "http") {
-      return [
-        {
-          code: "INVALID_JOB_CONFIG",
-          message: `jobType '${request.jobType}' is not enabled on this deployment`,
-          field: "jobType",
-        },
-      ];
-    }
-    void this.rules;
-    return [];
   }
 }

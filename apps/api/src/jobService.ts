@@ -79,8 +79,8 @@ export class JobService {
       names.add(row.name);
     });
     const { db, maxJobsPerTenant } = this.options;
-    try {
-      return await db.transaction(async (tx) => {
+    return withNameConflict(() =>
+      db.transaction(async (tx) => {
         await lockTenantJobs(tx, actor.tenantId);
         const existing = await countTenantJobs(tx, actor.tenantId);
         if (existing + rows.length > maxJobsPerTenant) {
@@ -94,16 +94,8 @@ export class JobService {
           );
         }
         return insertJobs(tx, rows);
-      });
-    } catch (error) {
-      if (isUniqueViolation(error, "uq_scheduled_jobs_tenant_name")) {
-        throw new AppError(
-          "JOB_ALREADY_EXISTS",
-          "a job with that name already exists in the tenant",
-        );
-      }
-      throw error;
-    }
+      }),
+    );
   }
 
   private toNewRow(
@@ -128,7 +120,7 @@ export class JobService {
 
   /** The columns a definition decides, with its first fire time from `now`. */
   private definitionColumns(request: CreateJobRequest, now: Date, previous?: JobRow) {
-    const { schedule } = this.options.checkDefinition(request);
+    const { schedule, config } = this.options.checkDefinition(request);
     const startDate = request.startDate ? new Date(request.startDate) : null;
     const endDate = request.endDate ? new Date(request.endDate) : null;
     const nextExecutionAt = firstExecutionAt(schedule, now, { startDate, endDate });
@@ -138,7 +130,7 @@ export class JobService {
       cronExpression: request.cronExpression,
       timezone: request.timezone,
       jobType: request.jobType,
-      config: this.options.secrets.seal(request.jobType, request.config, previous?.config),
+      config: this.options.secrets.seal(request.jobType, config, previous?.config),
       retryConfig: request.retryConfig ?? null,
       timeoutSeconds: request.timeout,
       maxConcurrent: request.maxConcurrent,
@@ -158,24 +150,26 @@ export class JobService {
    * a paused or inactive job keeps its status.
    */
   async update(actor: Actor, jobId: string, patch: UpdateJobRequest): Promise<JobRow> {
-    return this.inTransaction(actor, jobId, async (tx, job) => {
-      // Unchanged secrets travel as '******' and are resolved against the stored config.
-      const current = {
-        ...toDefinition(job),
-        config: this.options.secrets.mask(job.jobType, job.config),
-      };
-      const merged = { ...current, ...stripUndefined(patch) } as CreateJobRequest;
-      const columns = this.definitionColumns(merged, await databaseNow(tx), job);
-      const keepStatus = job.status !== "active";
-      const values = keepStatus
-        ? {
-            ...columns,
-            status: job.status,
-            nextExecutionAt: job.status === "paused" ? null : job.nextExecutionAt,
-          }
-        : columns;
-      return (await updateJob(tx, actor.tenantId, jobId, values))!;
-    });
+    return withNameConflict(() =>
+      this.inTransaction(actor, jobId, async (tx, job) => {
+        // Unchanged secrets travel as '******' and are resolved against the stored config.
+        const current = {
+          ...toDefinition(job),
+          config: this.options.secrets.mask(job.jobType, job.config),
+        };
+        const merged = { ...current, ...stripUndefined(patch) } as CreateJobRequest;
+        const columns = this.definitionColumns(merged, await databaseNow(tx), job);
+        const keepStatus = job.status !== "active";
+        const values = keepStatus
+          ? {
+              ...columns,
+              status: job.status,
+              nextExecutionAt: job.status === "paused" ? null : job.nextExecutionAt,
+            }
+          : columns;
+        return (await updateJob(tx, actor.tenantId, jobId, values))!;
+      }),
+    );
   }
 
   /** Deletes a job after cancelling its pending and running executions. */
@@ -285,6 +279,18 @@ export class JobService {
       if (!job) throw notFound(jobId);
       return fn(tx, job);
     });
+  }
+}
+
+/** Runs a write, answering the per-tenant unique name constraint as JOB_ALREADY_EXISTS. */
+async function withNameConflict<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isUniqueViolation(error, "uq_scheduled_jobs_tenant_name")) {
+      throw new AppError("JOB_ALREADY_EXISTS", "a job with that name already exists in the tenant");
+    }
+    throw error;
   }
 }
 

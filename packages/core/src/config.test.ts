@@ -80,6 +80,12 @@ describe("loadConfig", () => {
       "CONFIG_ENCRYPTION_KEY: must be comma-separated",
     ],
     [
+      "a CIDR that is not one",
+      WorkerConfig,
+      { DATABASE_URL, CONFIG_ENCRYPTION_KEY, HTTP_JOB_ALLOWED_CIDRS: "10.0.0.0/8, 300.1.1.1/33" },
+      "HTTP_JOB_ALLOWED_CIDRS: must be comma-separated CIDRs",
+    ],
+    [
       "a negative concurrency",
       WorkerConfig,
       { DATABASE_URL, CONFIG_ENCRYPTION_KEY, WORKER_CONCURRENCY: "-1" },

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { parseFailpoints } from "./failpoints.js";
+import { isValidCidr } from "./targets.js";
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);
 const ms = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback);
@@ -46,7 +48,11 @@ const JobTargets = {
       message: "must be comma-separated '<keyId>:<base64 of 32 bytes>' entries",
     }),
   /** CIDRs HTTP jobs may reach although not public, comma-separated. (Default: none) */
-  HTTP_JOB_ALLOWED_CIDRS: commaList.default([]),
+  HTTP_JOB_ALLOWED_CIDRS: commaList
+    .refine((cidrs) => cidrs.every(isValidCidr), {
+      message: "must be comma-separated CIDRs such as 10.0.0.0/8",
+    })
+    .default([]),
   /** Executables command jobs may run, comma-separated bare names. (Default: none: command jobs disabled) */
   COMMAND_JOB_ALLOWED: commaList.default([]),
   /** Command jobs' working directories must lie under this. (Default: /tmp/scheduler-jobs) */
@@ -106,6 +112,20 @@ export const SchedulerConfig = z
     MISFIRE_THRESHOLD_MS: ms(60_000, 1000),
     /** Prometheus port of the scheduler process. (Default: 9465) */
     METRICS_PORT: port(9465),
+    /**
+     * Fault-test failpoints, `name:crash|pause:<ms>[,…]` (RELIABILITY.md), honoured only
+     * when NODE_ENV=test. (Default: none)
+     */
+    SCHEDULER_FAILPOINTS: z
+      .string()
+      .default("")
+      .superRefine((value, ctx) => {
+        try {
+          parseFailpoints(value);
+        } catch (error) {
+          ctx.addIssue({ code: "custom", message: (error as Error).message });
+        }
+      }),
   })
   .superRefine((c, ctx) => {
     if (

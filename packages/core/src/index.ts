@@ -17,6 +17,7 @@ export {
 export {
   ExecutionError,
   MAX_KEPT_BODY_BYTES,
+  MAX_REDIRECTS,
   type RunContext,
   runHttpJob,
   type TargetPolicy,
@@ -51,4 +52,32 @@ export {
 } from "./jobDefinition.js";
 export { createLogger, type Logger, REDACT_PATHS } from "./logger.js";
 export { EXECUTION_QUEUE, redisKeys } from "./redisKeys.js";
+export {
+  type ConfigOf,
+  isSealedValue,
+  isSecretHeader,
+  type KeyRing,
+  MASK,
+  maskConfig,
+  needsReseal,
+  openConfig,
+  parseKeyRing,
+  resealConfig,
+  type SealedValue,
+  SecretError,
+  scrubSecrets,
+  sealConfig,
+  secretValuesOf,
+} from "./secrets.js";
+export {
+  checkJobTarget,
+  FUNCTION_MODULE_EXTENSIONS,
+  httpTargetProblem,
+  isAllowedAddress,
+  isLocalhostName,
+  isValidCidr,
+  resolveFunctionModule,
+  resolveWorkingDirectory,
+  type TargetRules,
+} from "./targets.js";
 export { isWorkerAlive, type WorkerHeartbeat } from "./workers.js";

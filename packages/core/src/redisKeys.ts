@@ -13,6 +13,10 @@ export function redisKeys(prefix: string) {
     workersIndex: `${prefix}:workers`,
     /** One worker's last heartbeat, a JSON WorkerHeartbeat, expiring after 3 heartbeats. */
     workerHeartbeat: (workerId: string) => `${prefix}:workers:${workerId}`,
+    /** ZSET of scheduler instance ids scored by their last heartbeat (epoch ms). */
+    schedulersIndex: `${prefix}:schedulers`,
+    /** One scheduler instance's last heartbeat, a JSON SchedulerHeartbeat, expiring after 3 periods. */
+    schedulerHeartbeat: (instanceId: string) => `${prefix}:schedulers:${instanceId}`,
     /** Per-tenant request counter of one rate-limit window. */
     rateLimit: (tenantId: string, window: number) => `${prefix}:ratelimit:${tenantId}:${window}`,
     /** Short-lived key the health check sets and deletes to prove locking works. */

@@ -69,6 +69,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (appError.code === "INTERNAL_ERROR" || appError.code === "SERVICE_UNAVAILABLE") {
       request.log.error({ err: error }, "request failed");
     }
+    const retryAfter = (appError.details as { retryAfterSeconds?: number }).retryAfterSeconds;
+    if (retryAfter !== undefined) void reply.header("retry-after", String(retryAfter));
     return reply.status(ERROR_STATUS[appError.code]).send(errorBody(request, appError));
   });
   app.setNotFoundHandler((request, reply) => {
