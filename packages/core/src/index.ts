@@ -23,6 +23,13 @@ export {
   type TargetPolicy,
 } from "./executors/http.js";
 export {
+  FAILPOINT_CRASH_EXIT_CODE,
+  type FailpointAction,
+  type Failpoints,
+  failpoint,
+  parseFailpoints,
+} from "./failpoints.js";
+export {
   CommandJobConfig,
   CreateJobRequest,
   type ExecutionMessage,
