@@ -88,8 +88,15 @@ export async function buildApp(config: ApiConfig, deps: AppDeps): Promise<Fastif
     requestIdHeader: "x-request-id",
     genReqId: () => randomUUID(),
   });
-  // JSON only: any other body answers 415 UNSUPPORTED_MEDIA_TYPE (API.md §Errors).
-  app.removeContentTypeParser(["text/plain"]);
+  // JSON only: any other body answers 415 UNSUPPORTED_MEDIA_TYPE (API.md §Errors). An
+  // empty JSON body counts as none, so action calls such as pause may send the header
+  // without a body; routes that need a body still refuse it by their schema.
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser(["text/plain", "application/json"]);
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    if (body === "") return done(null, undefined);
+    return parseJson(request, body as string, done);
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
