@@ -58,6 +58,20 @@ export {
   firstExecutionAt,
 } from "./jobDefinition.js";
 export { createLogger, type Logger, REDACT_PATHS } from "./logger.js";
+export {
+  createMetrics,
+  EXECUTION_DURATION_BUCKETS,
+  type HealthReport,
+  type Metrics,
+  type MetricsOptions,
+  type MetricsProcess,
+  type MetricsServer,
+  type MetricsServerOptions,
+  OPERATION_DURATION_BUCKETS,
+  type SchedulerMetrics,
+  startMetricsServer,
+  TICK_DURATION_BUCKETS,
+} from "./metrics.js";
 export { EXECUTION_QUEUE, redisKeys } from "./redisKeys.js";
 export {
   type ConfigOf,
