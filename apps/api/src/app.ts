@@ -5,12 +5,13 @@ import {
   type JobType,
   type KeyRing,
   type Logger,
+  type Metrics,
   maskConfig,
   parseKeyRing,
   redisKeys,
   sealConfig,
 } from "@scheduler/core";
-import type { Db } from "@scheduler/db";
+import { countJobsByStatus, type Db } from "@scheduler/db";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { Redis } from "ioredis";
@@ -21,6 +22,7 @@ import { ExecutionService } from "./executionService.js";
 import { type ConfigSecrets, JobService } from "./jobService.js";
 import { authPlugin } from "./plugins/auth.js";
 import { registerErrorHandling } from "./plugins/errors.js";
+import { registerRequestMetrics } from "./plugins/metrics.js";
 import { registerOpenApi } from "./plugins/openapi.js";
 import { TenantRateLimiter } from "./plugins/rateLimit.js";
 import { executionRoutes } from "./routes/executions.js";
@@ -30,6 +32,13 @@ import { jobActionRoutes } from "./routes/jobActions.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { monitorRoutes } from "./routes/monitor.js";
 
+declare module "fastify" {
+  interface FastifyInstance {
+    /** The execution queue, for health checks outside the app (the metrics port). */
+    executionQueue: import("bullmq").Queue;
+  }
+}
+
 /** Bodies over this answer 413 PAYLOAD_TOO_LARGE. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 const TENANT_PREFIX = "/api/v1/scheduler";
@@ -38,6 +47,8 @@ export interface AppDeps {
   db: Db;
   redis: Redis;
   logger: Logger;
+  /** When given, requests are counted and queue and job gauges read on scrape. */
+  metrics?: Metrics;
 }
 
 /** Secret config values sealed at rest with the key ring, masked in every answer. */
@@ -80,6 +91,26 @@ function createContext(config: ApiConfig, deps: AppDeps): ApiContext {
   };
 }
 
+function observe(app: FastifyInstance, ctx: ApiContext, metrics: Metrics): void {
+  registerRequestMetrics(app, metrics);
+  metrics.collectOnScrape(metrics.queueSize, async () => {
+    const counts = await ctx.dispatcher.queue.getJobCounts(
+      "waiting",
+      "delayed",
+      "prioritized",
+      "active",
+      "paused",
+    );
+    for (const [state, n] of Object.entries(counts))
+      metrics.queueSize.set({ queue_name: ctx.dispatcher.queue.name, state }, n);
+  });
+  metrics.collectOnScrape(metrics.jobs, async () => {
+    const counts = await countJobsByStatus(ctx.db);
+    for (const status of ["active", "paused", "inactive"])
+      metrics.jobs.set({ status }, counts[status] ?? 0);
+  });
+}
+
 /** The API without a listening socket: main.ts listens, tests use `app.inject()`. */
 export async function buildApp(config: ApiConfig, deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -111,7 +142,9 @@ export async function buildApp(config: ApiConfig, deps: AppDeps): Promise<Fastif
       deps.logger,
     ),
   );
+  app.decorate("executionQueue", ctx.dispatcher.queue);
   app.addHook("onClose", () => ctx.dispatcher.close());
+  if (deps.metrics) observe(app, ctx, deps.metrics);
 
   await registerOpenApi(app);
   await app.register(authPlugin, config);

@@ -1,7 +1,16 @@
-import { ApiConfig, ConfigError, createLogger, loadConfig } from "@scheduler/core";
+import {
+  ApiConfig,
+  ConfigError,
+  createLogger,
+  createMetrics,
+  loadConfig,
+  redisKeys,
+  startMetricsServer,
+} from "@scheduler/core";
 import { createDb, createPool } from "@scheduler/db";
 import { Redis } from "ioredis";
 import { buildApp } from "./app.js";
+import { checkHealth } from "./routes/health.js";
 
 let config: ApiConfig;
 try {
@@ -18,12 +27,30 @@ const pool = createPool(config.DATABASE_URL, {
   applicationName: "scheduler-api",
   statementTimeoutMs: 10_000,
 });
+const db = createDb(pool);
 // Fail fast while Redis is down (health answers 503 instead of hanging).
 const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
 redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
 
-const app = await buildApp(config, { db: createDb(pool), redis, logger });
+const metrics = createMetrics({ process: "api" });
+metrics.collectOnScrape(metrics.activeConnections, () => {
+  metrics.activeConnections.set({ kind: "postgres" }, pool.totalCount);
+});
+const app = await buildApp(config, { db, redis, logger, metrics });
+const metricsServer = await startMetricsServer({
+  port: config.METRICS_PORT,
+  registry: metrics.registry,
+  health: () =>
+    checkHealth({
+      db,
+      redis,
+      queue: app.executionQueue,
+      port: config.PORT,
+      healthKey: redisKeys(config.REDIS_KEY_PREFIX).healthCheck,
+    }),
+});
 await app.listen({ port: config.PORT, host: config.HOST });
+logger.info({ metricsPort: metricsServer.port }, "metrics listening");
 
 let closing = false;
 async function shutdown(signal: string): Promise<void> {
@@ -31,6 +58,7 @@ async function shutdown(signal: string): Promise<void> {
   closing = true;
   logger.info({ signal }, "shutting down");
   await app.close();
+  await metricsServer.close();
   redis.disconnect();
   await pool.end();
   process.exit(0);

@@ -1,3 +1,4 @@
+import type { HealthReport } from "@scheduler/core";
 import { countActiveJobs, type Db } from "@scheduler/db";
 import type { Queue } from "bullmq";
 import type { FastifyInstance } from "fastify";
@@ -23,34 +24,33 @@ function bounded<T>(probe: () => Promise<T>): Promise<T> {
   ]);
 }
 
-/** GET /health and GET /internal/health (API.md §Health): 200 healthy, 503 not. */
-export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Promise<void> {
-  const handler = async (_request: unknown, reply: import("fastify").FastifyReply) => {
-    const [database, redis, counts, lock] = await Promise.allSettled([
-      bounded(() => countActiveJobs(deps.db)),
-      bounded(() => deps.redis.ping()),
-      bounded(() => deps.queue.getJobCounts("waiting", "delayed", "prioritized", "active")),
-      bounded(async () => {
-        const token = `${process.pid}-${Date.now()}`;
-        const taken = await deps.redis.set(deps.healthKey, token, "PX", 5000, "NX");
-        if (taken !== "OK") throw new Error("health lock held");
-        await deps.redis.del(deps.healthKey);
-      }),
-    ]);
-    const dependencies = {
-      database: database.status === "fulfilled",
-      redis: redis.status === "fulfilled",
-      jobQueue: counts.status === "fulfilled",
-      distributedLock: lock.status === "fulfilled",
-    };
-    const healthy = Object.values(dependencies).every(Boolean);
-    const queueSize =
-      counts.status === "fulfilled"
-        ? (counts.value.waiting ?? 0) +
-          (counts.value.delayed ?? 0) +
-          (counts.value.prioritized ?? 0)
-        : null;
-    return reply.status(healthy ? 200 : 503).send({
+/** The dependency checks of API.md §Health: 200 when all pass, 503 otherwise. */
+export async function checkHealth(deps: HealthDeps): Promise<HealthReport> {
+  const [database, redis, counts, lock] = await Promise.allSettled([
+    bounded(() => countActiveJobs(deps.db)),
+    bounded(() => deps.redis.ping()),
+    bounded(() => deps.queue.getJobCounts("waiting", "delayed", "prioritized", "active")),
+    bounded(async () => {
+      const token = `${process.pid}-${Date.now()}`;
+      const taken = await deps.redis.set(deps.healthKey, token, "PX", 5000, "NX");
+      if (taken !== "OK") throw new Error("health lock held");
+      await deps.redis.del(deps.healthKey);
+    }),
+  ]);
+  const dependencies = {
+    database: database.status === "fulfilled",
+    redis: redis.status === "fulfilled",
+    jobQueue: counts.status === "fulfilled",
+    distributedLock: lock.status === "fulfilled",
+  };
+  const healthy = Object.values(dependencies).every(Boolean);
+  const queueSize =
+    counts.status === "fulfilled"
+      ? (counts.value.waiting ?? 0) + (counts.value.delayed ?? 0) + (counts.value.prioritized ?? 0)
+      : null;
+  return {
+    status: healthy ? 200 : 503,
+    body: {
       status: healthy ? "healthy" : "unhealthy",
       service: "scheduler-service",
       port: deps.port,
@@ -60,7 +60,15 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
         queueSize,
         memoryUsage: process.memoryUsage().heapUsed,
       },
-    });
+    },
+  };
+}
+
+/** GET /health and GET /internal/health, without auth. */
+export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Promise<void> {
+  const handler = async (_request: unknown, reply: import("fastify").FastifyReply) => {
+    const report = await checkHealth(deps);
+    return reply.status(report.status).send(report.body);
   };
   app.get("/health", handler);
   app.get("/internal/health", handler);

@@ -128,12 +128,15 @@ export async function deleteJob(db: Db, tenantId: string, jobId: string): Promis
   return rows.length > 0;
 }
 
-/** Job counts of a tenant by status. */
-export async function countJobsByStatus(db: Db, tenantId: string): Promise<Record<string, number>> {
+/** Job counts by status, of one tenant or (without one) of the whole deployment. */
+export async function countJobsByStatus(
+  db: Db,
+  tenantId?: string,
+): Promise<Record<string, number>> {
   const rows = await db
     .select({ status: scheduledJobs.status, n: sql<number>`count(*)::int` })
     .from(scheduledJobs)
-    .where(eq(scheduledJobs.tenantId, tenantId))
+    .where(tenantId === undefined ? undefined : eq(scheduledJobs.tenantId, tenantId))
     .groupBy(scheduledJobs.status);
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
 }
