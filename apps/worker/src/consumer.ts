@@ -1,87 +1,233 @@
 import {
-  ExecutionError,
   type ExecutionMessage,
-  HttpJobConfig,
-  type JobResult,
+  type Failpoints,
+  failpoint,
+  type KeyRing,
   type Logger,
-  type RunContext,
-  runHttpJob,
+  RetryConfig,
+  scrubSecrets,
   toError,
 } from "@scheduler/core";
-import { type Db, type ExecutionOutcome, finishExecution, startExecution } from "@scheduler/db";
-import type { Job } from "bullmq";
+import {
+  claimExecution,
+  type Db,
+  type ExecutionClaim,
+  type ExecutionOutcome,
+  finishExecution,
+  recordRetry,
+  updateExecutionProgress,
+} from "@scheduler/db";
+import { DelayedError, type Job } from "bullmq";
+import { runAttempts } from "./attempts.js";
+import type { DbGate } from "./dbGate.js";
+import { withDbRetry } from "./dbRetry.js";
+import { type ExecutorSettings, openJob } from "./executors.js";
+import { ProgressWriter } from "./progress.js";
+import { type RunningExecutions, stopReasonOf } from "./runningExecutions.js";
+
+/** Counters of this process, for its heartbeat. */
+export interface WorkerStats {
+  active: number;
+  processed: number;
+  failed: number;
+}
 
 export interface ConsumerOptions {
   db: Db;
+  /** Every database call of an execution waits here for a pool connection. */
+  dbGate: DbGate;
   workerId: string;
   log: Logger;
+  ring: KeyRing;
+  settings: ExecutorSettings;
+  running: RunningExecutions;
+  stats: WorkerStats;
+  failpoints: Failpoints;
+  /** Progress is written at most this often per execution, in ms. (Default: 1000) */
+  progressIntervalMs?: number;
+  /** A database write is retried this long before the queue job is handed back, in ms. (Default: 60000) */
+  dbGiveUpAfterMs?: number;
 }
 
-/** Runs one attempt of a job by its type. */
-async function runExecutor(jobType: string, config: unknown, ctx: RunContext): Promise<JobResult> {
-  switch (jobType) {
-    case "http":
-      return runHttpJob(HttpJobConfig.parse(config), ctx);
-    default:
-      // The API refuses job types this worker cannot run; a row of another type is
-      // a configuration error, not something to retry.
-      throw new ExecutionError("VALIDATION_ERROR", `job type '${jobType}' is not enabled`);
-  }
-}
-
-/** How a thrown attempt is recorded: its class, message and any partial result. */
-function failureOf(error: unknown): ExecutionOutcome {
-  if (error instanceof ExecutionError) {
-    return {
-      status: error.errorType === "CANCELLED" ? "cancelled" : "failed",
-      errorType: error.errorType,
-      errorMessage: error.message,
-      result: error.result ?? null,
-    };
-  }
-  const e = toError(error);
-  return {
-    status: "failed",
-    errorType: "SYSTEM_ERROR",
-    errorMessage: e.message,
-    errorStack: e.stack,
-  };
-}
+/** How long a handed-back queue job waits before it is delivered again, in ms. */
+const HAND_BACK_DELAY_MS = 5000;
 
 /**
- * The BullMQ processor (DESIGN.md step 3): pending → running, run under the job's
- * timeout, then the terminal status written to PostgreSQL before the queue job is
- * acknowledged. An execution that already ended (cancelled, or finished by an earlier
- * delivery) is not run again.
+ * The BullMQ processor (DESIGN.md step 3): claim the execution (pending → running, or
+ * skipped past maxConcurrent), run its attempts, write the terminal status before the
+ * queue job is acknowledged. When the database cannot be reached for the claim or the
+ * terminal write, or the worker is shutting down before the claim, the queue job is
+ * handed back (delayed) instead of failed, so no accepted execution is lost.
  */
 export function createProcessor(options: ConsumerOptions) {
-  return async (queueJob: Job<ExecutionMessage>): Promise<void> => {
-    const { db, workerId } = options;
-    const { executionRowId, jobId } = queueJob.data;
-    const started = await startExecution(db, executionRowId, workerId);
-    const log = options.log.child({ jobId, executionRowId });
-    if (!started) {
-      log.info("execution already ended; not run");
-      return;
-    }
-    const { execution, job } = started;
-    const ctx: RunContext = {
-      executionId: execution.executionId,
-      scheduledAt: execution.scheduledAt,
-      attempt: execution.retryCount + 1,
-      signal: AbortSignal.timeout(job.timeoutSeconds * 1000),
-    };
-    let outcome: ExecutionOutcome;
+  return async (queueJob: Job<ExecutionMessage>, token?: string): Promise<void> => {
+    const id = queueJob.data.executionRowId;
+    // Registered before the claim: a cancel published once the row is running reaches us.
+    const stop = options.running.register(id);
+    options.stats.active += 1;
+    let handBack = false;
     try {
-      const result = await runExecutor(job.jobType, job.config, ctx);
-      outcome = { status: "completed", result };
-    } catch (error) {
-      outcome = failureOf(error);
+      handBack = (await processExecution(options, queueJob.data, stop)) === "hand-back";
+    } finally {
+      options.running.release(id);
+      options.stats.active -= 1;
     }
-    const recorded = await finishExecution(db, executionRowId, outcome);
-    log.info(
-      { executionId: execution.executionId, status: outcome.status, recorded },
-      "execution finished",
-    );
+    if (handBack) {
+      await queueJob.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
+      throw new DelayedError();
+    }
   };
+}
+
+type Retrying = Parameters<typeof withDbRetry>[2];
+
+async function processExecution(
+  options: ConsumerOptions,
+  message: ExecutionMessage,
+  stop: AbortSignal,
+): Promise<"done" | "hand-back"> {
+  const id = message.executionRowId;
+  const log = options.log.child({ jobId: message.jobId, executionRowId: id });
+  const retrying: Retrying = { log, giveUpAfterMs: options.dbGiveUpAfterMs ?? 60_000 };
+  if (stopReasonOf(stop) === "shutdown") return "hand-back";
+  const claim = await claimOrGiveUp(options, id, log, retrying);
+  if (claim === undefined) return "hand-back";
+  if (claim.kind === "gone") {
+    log.info("execution already ended; not run");
+    return "done";
+  }
+  if (claim.kind === "skipped") {
+    options.stats.processed += 1;
+    log.info({ reason: claim.errorMessage }, "execution skipped");
+    return "done";
+  }
+  if (claim.redelivered) {
+    log.warn("execution delivered again after its worker stopped; attempt re-runs");
+  }
+  await failpoint(options.failpoints, "worker.after_start_before_run");
+  const { outcome, secrets } = await runClaimed(options, claim, stop, log);
+  await failpoint(options.failpoints, "worker.after_run_before_status_write");
+  // Secrets the job's own config holds never reach the database or a log line.
+  const recorded = await recordOutcome(options, id, scrubSecrets(outcome, secrets), log, retrying);
+  if (!recorded) return "hand-back";
+  await failpoint(options.failpoints, "worker.after_status_write_before_ack");
+  return "done";
+}
+
+/** The claim, or undefined when the database stayed unreachable. */
+async function claimOrGiveUp(
+  options: ConsumerOptions,
+  id: string,
+  log: Logger,
+  retrying: Retrying,
+): Promise<ExecutionClaim | undefined> {
+  const { db, dbGate, workerId } = options;
+  try {
+    return await withDbRetry(
+      "claim",
+      () => dbGate.run(() => claimExecution(db, id, workerId)),
+      retrying,
+    );
+  } catch (error) {
+    log.error(
+      { err: toError(error).message },
+      "execution not claimed; handing it back to the queue",
+    );
+    return undefined;
+  }
+}
+
+/** The terminal write; false when the database stayed unreachable. */
+async function recordOutcome(
+  options: ConsumerOptions,
+  id: string,
+  stored: ExecutionOutcome,
+  log: Logger,
+  retrying: Retrying,
+): Promise<boolean> {
+  const { db, dbGate, stats } = options;
+  let recorded: boolean;
+  try {
+    const write = () => dbGate.run(() => finishExecution(db, id, stored));
+    recorded = await withDbRetry("terminal write", write, retrying);
+  } catch (error) {
+    log.error({ err: toError(error).message }, "outcome not recorded; handing the execution back");
+    return false;
+  }
+  stats.processed += 1;
+  if (stored.status === "failed") stats.failed += 1;
+  const { status, errorType, errorMessage, retryCount } = stored;
+  // recorded: false when the execution had ended meanwhile (a cancel landed first).
+  log.info({ status, errorType, errorMessage, retryCount, recorded }, "execution finished");
+  return true;
+}
+
+/** Opens the job's config and runs the attempts; any failure of ours becomes the outcome. */
+async function runClaimed(
+  options: ConsumerOptions,
+  claim: Extract<ExecutionClaim, { kind: "run" }>,
+  stop: AbortSignal,
+  log: Logger,
+): Promise<{ outcome: ExecutionOutcome; secrets: string[] }> {
+  const { execution, job } = claim;
+  const { db, dbGate } = options;
+  const failed = (errorType: string, errorMessage: string, errorStack?: string) => ({
+    status: "failed" as const,
+    errorType,
+    errorMessage,
+    errorStack: errorStack ?? null,
+    retryCount: execution.retryCount,
+  });
+  let opened: ReturnType<typeof openJob>;
+  try {
+    opened = openJob(job.jobType, job.config, options.ring);
+  } catch (error) {
+    const message = `job config cannot be used: ${toError(error).message}`;
+    return { outcome: failed("VALIDATION_ERROR", message), secrets: [] };
+  }
+  const progress = new ProgressWriter(
+    (percent) => dbGate.run(() => updateExecutionProgress(db, execution.id, percent)),
+    options.progressIntervalMs ?? 1000,
+    (error) => log.warn({ err: toError(error).message }, "progress not written"),
+  );
+  const retrying: Retrying = { log, giveUpAfterMs: options.dbGiveUpAfterMs ?? 60_000 };
+  const plan = {
+    executionId: execution.executionId,
+    scheduledAt: execution.scheduledAt,
+    retryCount: execution.retryCount,
+    job: opened.job,
+    retryConfig: retryConfigOf(job.retryConfig, log),
+    attemptTimeoutMs: job.timeoutSeconds * 1000,
+  };
+  try {
+    const outcome = await runAttempts(plan, {
+      settings: options.settings,
+      stop,
+      onProgress: (percent) => progress.report(percent),
+      recordRetry: (n) =>
+        withDbRetry(
+          "retry count",
+          () => dbGate.run(() => recordRetry(db, execution.id, n)),
+          retrying,
+        ),
+    });
+    return { outcome, secrets: opened.secrets };
+  } catch (error) {
+    const e = toError(error);
+    return {
+      outcome: failed("SYSTEM_ERROR", `worker error: ${e.message}`, e.stack),
+      secrets: opened.secrets,
+    };
+  } finally {
+    progress.close();
+  }
+}
+
+/** The stored retryConfig, or null (no retries) when absent or not valid. */
+function retryConfigOf(stored: unknown, log: Logger): RetryConfig | null {
+  if (stored === null || stored === undefined) return null;
+  const parsed = RetryConfig.safeParse(stored);
+  if (parsed.success) return parsed.data;
+  log.warn("stored retryConfig is not valid; running without retries");
+  return null;
 }

@@ -14,6 +14,8 @@ export {
   isAppError,
   toError,
 } from "./errors.js";
+export { type CommandRunOptions, runCommandJob } from "./executors/command.js";
+export { type FunctionRunOptions, runFunctionJob } from "./executors/function.js";
 export {
   ExecutionError,
   MAX_KEPT_BODY_BYTES,
@@ -22,6 +24,7 @@ export {
   runHttpJob,
   type TargetPolicy,
 } from "./executors/http.js";
+export type { ResourceUsage, RunHooks } from "./executors/procStat.js";
 export {
   FAILPOINT_CRASH_EXIT_CODE,
   type FailpointAction,
@@ -73,6 +76,13 @@ export {
   TICK_DURATION_BUCKETS,
 } from "./metrics.js";
 export { EXECUTION_QUEUE, redisKeys } from "./redisKeys.js";
+export {
+  type ClassifiedError,
+  classifyError,
+  isRetryable,
+  retryDelayMs,
+  shouldRetry,
+} from "./retry.js";
 export {
   type ConfigOf,
   isSealedValue,

@@ -12,7 +12,7 @@ async function exportedNames(): Promise<Set<string>> {
   for (const process of ["api", "scheduler", "worker"] as const) {
     for (const metric of await createMetrics({ process }).registry.getMetricsAsJSON()) {
       names.add(metric.name);
-      if (metric.type === "histogram")
+      if (String(metric.type) === "histogram")
         for (const suffix of ["_bucket", "_sum", "_count"]) names.add(metric.name + suffix);
     }
   }

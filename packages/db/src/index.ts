@@ -8,6 +8,17 @@ export {
   type JobAdvance,
 } from "./queries/claims.js";
 export {
+  claimExecution,
+  type ExecutionClaim,
+  failOrphanedExecution,
+  findCancelledExecutionIds,
+  findOrphanedExecutions,
+  type OrphanedExecution,
+  type RunnableJob,
+  recordRetry,
+  updateExecutionProgress,
+} from "./queries/executionRuns.js";
+export {
   type CancelledExecution,
   cancelExecution,
   cancelJobExecutions,
