@@ -112,6 +112,7 @@ function startWorker(database: TestDatabase, redis: TestRedis, index: number): C
         WORKER_CONCURRENCY: String(CONCURRENCY_PER_WORKER),
         DATABASE_POOL_SIZE: String(POOL_SIZE),
         WORKER_ID: `bench-worker-${index}`,
+        METRICS_PORT: "0",
         LOG_LEVEL: "warn",
         NODE_ENV: "production",
       },

@@ -4,6 +4,7 @@ import {
   failpoint,
   type KeyRing,
   type Logger,
+  type Metrics,
   RetryConfig,
   scrubSecrets,
   toError,
@@ -47,6 +48,32 @@ export interface ConsumerOptions {
   progressIntervalMs?: number;
   /** A database write is retried this long before the queue job is handed back, in ms. (Default: 60000) */
   dbGiveUpAfterMs?: number;
+  /** When given, finished executions are counted and running ones gauged. */
+  metrics?: Metrics;
+}
+
+/** The bounded labels of an execution's metrics (never its id). */
+interface ExecutionLabels {
+  jobType: string;
+  tenantId: string;
+  triggerType: string;
+}
+
+/** Counts an execution whose terminal status was recorded, once. */
+function observeOutcome(
+  metrics: Metrics | undefined,
+  labels: ExecutionLabels,
+  status: string,
+  errorType: string | null | undefined,
+  seconds: number,
+): void {
+  if (!metrics) return;
+  const { jobType: job_type, tenantId: tenant_id, triggerType: trigger_type } = labels;
+  metrics.jobExecutions.inc({ job_type, status, tenant_id });
+  metrics.executions.inc({ job_type, status, trigger_type });
+  metrics.executionDuration.observe({ job_type, tenant_id }, seconds);
+  if (status === "failed")
+    metrics.failedJobs.inc({ job_type, error_type: errorType ?? "SYSTEM_ERROR" });
 }
 
 /** How long a handed-back queue job waits before it is delivered again, in ms. */
@@ -98,6 +125,8 @@ async function processExecution(
   }
   if (claim.kind === "skipped") {
     options.stats.processed += 1;
+    const labels = { jobType: "unknown", tenantId: message.tenantId, triggerType: "unknown" };
+    observeOutcome(options.metrics, labels, "skipped", null, 0);
     log.info({ reason: claim.errorMessage }, "execution skipped");
     return "done";
   }
@@ -105,11 +134,26 @@ async function processExecution(
     log.warn("execution delivered again after its worker stopped; attempt re-runs");
   }
   await failpoint(options.failpoints, "worker.after_start_before_run");
-  const { outcome, secrets } = await runClaimed(options, claim, stop, log);
+  const labels = {
+    jobType: claim.job.jobType,
+    tenantId: message.tenantId,
+    triggerType: claim.execution.triggerType,
+  };
+  const startedAt = performance.now();
+  options.metrics?.activeJobs.inc({ job_type: labels.jobType });
+  let ran: Awaited<ReturnType<typeof runClaimed>>;
+  try {
+    ran = await runClaimed(options, claim, stop, log);
+  } finally {
+    options.metrics?.activeJobs.dec({ job_type: labels.jobType });
+  }
+  const seconds = (performance.now() - startedAt) / 1000;
   await failpoint(options.failpoints, "worker.after_run_before_status_write");
   // Secrets the job's own config holds never reach the database or a log line.
-  const recorded = await recordOutcome(options, id, scrubSecrets(outcome, secrets), log, retrying);
-  if (!recorded) return "hand-back";
+  const stored = scrubSecrets(ran.outcome, ran.secrets);
+  const recorded = await recordOutcome(options, id, stored, log, retrying);
+  if (recorded === undefined) return "hand-back";
+  if (recorded) observeOutcome(options.metrics, labels, stored.status, stored.errorType, seconds);
   await failpoint(options.failpoints, "worker.after_status_write_before_ack");
   return "done";
 }
@@ -137,14 +181,17 @@ async function claimOrGiveUp(
   }
 }
 
-/** The terminal write; false when the database stayed unreachable. */
+/**
+ * The terminal write: true when it took effect, false when the execution had ended
+ * meanwhile (a cancel landed first), undefined when the database stayed unreachable.
+ */
 async function recordOutcome(
   options: ConsumerOptions,
   id: string,
   stored: ExecutionOutcome,
   log: Logger,
   retrying: Retrying,
-): Promise<boolean> {
+): Promise<boolean | undefined> {
   const { db, dbGate, stats } = options;
   let recorded: boolean;
   try {
@@ -152,14 +199,14 @@ async function recordOutcome(
     recorded = await withDbRetry("terminal write", write, retrying);
   } catch (error) {
     log.error({ err: toError(error).message }, "outcome not recorded; handing the execution back");
-    return false;
+    return undefined;
   }
   stats.processed += 1;
   if (stored.status === "failed") stats.failed += 1;
   const { status, errorType, errorMessage, retryCount } = stored;
   // recorded: false when the execution had ended meanwhile (a cancel landed first).
   log.info({ status, errorType, errorMessage, retryCount, recorded }, "execution finished");
-  return true;
+  return recorded;
 }
 
 /** Opens the job's config and runs the attempts; any failure of ours becomes the outcome. */

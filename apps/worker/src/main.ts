@@ -1,7 +1,9 @@
 import { hostname } from "node:os";
 import {
   ConfigError,
+  checkDependencies,
   createLogger,
+  createMetrics,
   EXECUTION_QUEUE,
   type ExecutionMessage,
   type Failpoints,
@@ -10,9 +12,10 @@ import {
   parseFailpoints,
   parseKeyRing,
   redisKeys,
+  startMetricsServer,
   WorkerConfig,
 } from "@scheduler/core";
-import { createDb, createPool } from "@scheduler/db";
+import { createDb, createPool, databaseNow } from "@scheduler/db";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { CancelListener } from "./cancelListener.js";
@@ -71,6 +74,16 @@ for (const r of [connection, subscriber]) {
 }
 const queue = new Queue<ExecutionMessage>(EXECUTION_QUEUE, { connection, prefix: keys.bullPrefix });
 
+const metrics = createMetrics({ process: "worker" });
+metrics.collectOnScrape(metrics.activeConnections, () => {
+  metrics.activeConnections.set({ kind: "postgres" }, pool.totalCount);
+});
+metrics.collectOnScrape(metrics.clockSkew, async () => {
+  const before = Date.now();
+  const dbNow = await databaseNow(db);
+  metrics.clockSkew.set((dbNow.getTime() - (before + Date.now()) / 2) / 1000);
+});
+
 const running = new RunningExecutions();
 const stats: WorkerStats = { active: 0, processed: 0, failed: 0 };
 const heartbeat = new Heartbeat({
@@ -124,6 +137,7 @@ const worker = new Worker<ExecutionMessage>(
     running,
     stats,
     failpoints,
+    metrics,
   }),
   {
     connection,
@@ -141,6 +155,17 @@ worker.on("failed", (job, err) =>
   logger.error({ queueJobId: job?.id, err: err.message }, "queue job failed"),
 );
 worker.on("error", (err) => logger.error({ err: err.message }, "worker error"));
+
+const metricsServer = await startMetricsServer({
+  port: config.METRICS_PORT,
+  registry: metrics.registry,
+  health: () =>
+    checkDependencies("scheduler-worker", {
+      database: () => databaseNow(db),
+      redis: () => connection.ping(),
+      jobQueue: () => queue.getJobCounts("waiting", "active"),
+    }),
+});
 
 // Listed and listening before the first execution is taken.
 await heartbeat.start();
@@ -179,6 +204,7 @@ async function shutdown(signal: string): Promise<void> {
     .stop()
     .catch((err: Error) => logger.warn({ err: err.message }, "heartbeat not removed"));
   await queue.close();
+  await metricsServer.close();
   connection.disconnect();
   await pool.end();
   logger.info({ processed: stats.processed }, "worker stopped");

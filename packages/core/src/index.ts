@@ -32,6 +32,7 @@ export {
   failpoint,
   parseFailpoints,
 } from "./failpoints.js";
+export { checkDependencies, HEALTH_PROBE_TIMEOUT_MS } from "./health.js";
 export {
   CommandJobConfig,
   CreateJobRequest,

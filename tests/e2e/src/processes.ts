@@ -24,7 +24,9 @@ export function startApp(name: AppName, env: Record<string, string>): RunningPro
     ["--conditions=@scheduler/source", "--import", "tsx", `apps/${name}/src/main.ts`],
     {
       cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? "", ...env },
+      // Metrics on an ephemeral port unless the test picks one: several processes of a
+      // kind run at once across test files.
+      env: { PATH: process.env.PATH ?? "", METRICS_PORT: "0", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );

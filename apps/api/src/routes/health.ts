@@ -1,4 +1,4 @@
-import type { HealthReport } from "@scheduler/core";
+import { checkDependencies, type HealthReport } from "@scheduler/core";
 import { countActiveJobs, type Db } from "@scheduler/db";
 import type { Queue } from "bullmq";
 import type { FastifyInstance } from "fastify";
@@ -12,56 +12,32 @@ export interface HealthDeps {
   healthKey: string;
 }
 
-const CHECK_TIMEOUT_MS = 2000;
-
-/** Resolves to the probe's value, or rejects when it fails or takes too long. */
-function bounded<T>(probe: () => Promise<T>): Promise<T> {
-  return Promise.race([
-    probe(),
-    new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error("timed out")), CHECK_TIMEOUT_MS).unref(),
-    ),
-  ]);
-}
-
 /** The dependency checks of API.md §Health: 200 when all pass, 503 otherwise. */
-export async function checkHealth(deps: HealthDeps): Promise<HealthReport> {
-  const [database, redis, counts, lock] = await Promise.allSettled([
-    bounded(() => countActiveJobs(deps.db)),
-    bounded(() => deps.redis.ping()),
-    bounded(() => deps.queue.getJobCounts("waiting", "delayed", "prioritized", "active")),
-    bounded(async () => {
-      const token = `${process.pid}-${Date.now()}`;
-      const taken = await deps.redis.set(deps.healthKey, token, "PX", 5000, "NX");
-      if (taken !== "OK") throw new Error("health lock held");
-      await deps.redis.del(deps.healthKey);
-    }),
-  ]);
-  const dependencies = {
-    database: database.status === "fulfilled",
-    redis: redis.status === "fulfilled",
-    jobQueue: counts.status === "fulfilled",
-    distributedLock: lock.status === "fulfilled",
-  };
-  const healthy = Object.values(dependencies).every(Boolean);
-  const queueSize =
-    counts.status === "fulfilled"
-      ? (counts.value.waiting ?? 0) + (counts.value.delayed ?? 0) + (counts.value.prioritized ?? 0)
-      : null;
-  return {
-    status: healthy ? 200 : 503,
-    body: {
-      status: healthy ? "healthy" : "unhealthy",
-      service: "scheduler-service",
-      port: deps.port,
-      dependencies,
-      metrics: {
-        activeJobs: database.status === "fulfilled" ? database.value : null,
-        queueSize,
-        memoryUsage: process.memoryUsage().heapUsed,
+export function checkHealth(deps: HealthDeps): Promise<HealthReport> {
+  return checkDependencies(
+    "scheduler-service",
+    {
+      database: () => countActiveJobs(deps.db),
+      redis: () => deps.redis.ping(),
+      jobQueue: () => deps.queue.getJobCounts("waiting", "delayed", "prioritized", "active"),
+      distributedLock: async () => {
+        const token = `${process.pid}-${Date.now()}`;
+        const taken = await deps.redis.set(deps.healthKey, token, "PX", 5000, "NX");
+        if (taken !== "OK") throw new Error("health lock held");
+        await deps.redis.del(deps.healthKey);
       },
     },
-  };
+    ({ database, jobQueue }) => ({
+      port: deps.port,
+      metrics: {
+        activeJobs: database ?? null,
+        queueSize: jobQueue
+          ? (jobQueue.waiting ?? 0) + (jobQueue.delayed ?? 0) + (jobQueue.prioritized ?? 0)
+          : null,
+        memoryUsage: process.memoryUsage().heapUsed,
+      },
+    }),
+  );
 }
 
 /** GET /health and GET /internal/health, without auth. */
