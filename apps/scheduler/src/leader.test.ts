@@ -1,6 +1,7 @@
 import { createLogger, redisKeys } from "@scheduler/core";
-import { schedulerLocks } from "@scheduler/db";
+import { recordLeadership, schedulerLocks } from "@scheduler/db";
 import { test as it, waitFor } from "@scheduler/testkit";
+import { eq } from "drizzle-orm";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect } from "vitest";
 import { LeaderElector, type LeaderOptions } from "./leader.js";
@@ -84,5 +85,144 @@ describe("LeaderElector", () => {
     await waitFor(() => !leader.isLeader(), { what: "step-down", timeoutMs: 5000 });
     // The lock it held is still alive in Redis: no second leader could exist yet.
     expect(await testRedis.redis.pttl(keys.leaderLock)).toBeGreaterThan(0);
+  });
+
+  it("leads only once its epoch is recorded in scheduler_locks", async ({
+    database,
+    testRedis,
+  }) => {
+    const keys = redisKeys(`${testRedis.prefix}:c`);
+    await recordLeadership(database.db, {
+      lockKey: keys.leaderLock,
+      lockedBy: "old",
+      epoch: 4,
+      expiresAt: new Date(),
+    });
+    // A claim transaction of the old leader holds the record, as fenceClaim does.
+    const claim = await database.pool.connect();
+    try {
+      await claim.query("BEGIN");
+      await claim.query("SELECT epoch FROM scheduler_locks WHERE lock_key = $1 FOR KEY SHARE", [
+        keys.leaderLock,
+      ]);
+      const { leader } = elector(
+        {
+          db: database.db,
+          log,
+          lockKey: keys.leaderLock,
+          epochKey: keys.leaderEpoch,
+          ttlMs: 3000,
+          renewMs: 200,
+        },
+        "new",
+      );
+      leader.start();
+      await waitFor(async () => (await testRedis.redis.get(keys.leaderLock)) === "new|5", {
+        what: "the Redis lock",
+      });
+      expect(leader.isLeader()).toBe(false);
+      await claim.query("COMMIT");
+      await waitFor(() => leader.isLeader(), { what: "leadership once recorded" });
+      expect(leader.epoch).toBe(5);
+      const [row] = await database.db
+        .select()
+        .from(schedulerLocks)
+        .where(eq(schedulerLocks.lockKey, keys.leaderLock));
+      expect(row).toMatchObject({ lockedBy: "new", epoch: 5 });
+    } finally {
+      claim.release();
+    }
+  });
+
+  it("takes an epoch above the recorded one after Redis lost its counter", async ({
+    database,
+    testRedis,
+  }) => {
+    const keys = redisKeys(`${testRedis.prefix}:d`);
+    await recordLeadership(database.db, {
+      lockKey: keys.leaderLock,
+      lockedBy: "before-flush",
+      epoch: 41,
+      expiresAt: new Date(),
+    });
+    const { leader } = elector(
+      {
+        db: database.db,
+        log,
+        lockKey: keys.leaderLock,
+        epochKey: keys.leaderEpoch,
+        ttlMs: 1500,
+        renewMs: 200,
+      },
+      "after-flush",
+    );
+    leader.start();
+    await waitFor(() => leader.isLeader(), { what: "leadership" });
+    expect(leader.epoch).toBe(42);
+    expect(await testRedis.redis.get(keys.leaderEpoch)).toBe("42");
+  });
+
+  it("steps down when a newer leader is recorded", async ({ database, testRedis }) => {
+    const keys = redisKeys(`${testRedis.prefix}:e`);
+    const { leader } = elector(
+      {
+        db: database.db,
+        log,
+        lockKey: keys.leaderLock,
+        epochKey: keys.leaderEpoch,
+        ttlMs: 1500,
+        renewMs: 200,
+      },
+      "soon-stale",
+    );
+    leader.start();
+    await waitFor(() => leader.isLeader(), { what: "leadership" });
+    await recordLeadership(database.db, {
+      lockKey: keys.leaderLock,
+      lockedBy: "newer",
+      epoch: leader.epoch + 1,
+      expiresAt: new Date(Date.now() + 10_000),
+    });
+    await waitFor(() => !leader.isLeader(), { what: "step-down" });
+    expect(await testRedis.redis.exists(keys.leaderLock)).toBe(0);
+  });
+
+  it("renews its record while claim transactions hold the leadership row", async ({
+    database,
+    testRedis,
+  }) => {
+    const keys = redisKeys(`${testRedis.prefix}:f`);
+    const { leader } = elector(
+      {
+        db: database.db,
+        log,
+        lockKey: keys.leaderLock,
+        epochKey: keys.leaderEpoch,
+        ttlMs: 1500,
+        renewMs: 100,
+      },
+      "busy",
+    );
+    leader.start();
+    await waitFor(() => leader.isLeader(), { what: "leadership" });
+    const expiresAt = async () => {
+      const [row] = await database.db
+        .select({ expiresAt: schedulerLocks.expiresAt })
+        .from(schedulerLocks)
+        .where(eq(schedulerLocks.lockKey, keys.leaderLock));
+      return row!.expiresAt.getTime();
+    };
+    const claim = await database.pool.connect();
+    try {
+      await claim.query("BEGIN");
+      await claim.query("SELECT epoch FROM scheduler_locks WHERE lock_key = $1 FOR KEY SHARE", [
+        keys.leaderLock,
+      ]);
+      const before = await expiresAt();
+      await waitFor(async () => (await expiresAt()) > before, { what: "a renewal written" });
+    } finally {
+      await claim.query("COMMIT");
+      claim.release();
+    }
   });
 });

@@ -1,7 +1,13 @@
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import type { Logger } from "@scheduler/core";
-import { type Db, recordLeadership, releaseLeadership } from "@scheduler/db";
+import { type Logger, toError } from "@scheduler/core";
+import {
+  type Db,
+  leadershipEpoch,
+  recordLeadership,
+  releaseLeadership,
+  renewLeadership,
+} from "@scheduler/db";
 import type { Redis } from "ioredis";
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
@@ -24,10 +30,15 @@ export interface LeaderOptions {
 }
 
 /**
- * Redis leader lock with a fencing epoch (DESIGN.md §Leadership). The leader fences
- * itself on a monotonic clock: `isLeader()` turns false once its last successful
- * renewal was sent more than `ttl − margin` ago, before the lock can expire in Redis
- * and another instance take it, whether or not Redis ever answers again.
+ * Redis leader lock with a fencing epoch (DESIGN.md §Leadership).
+ *
+ * - An instance leads only once its epoch is recorded in scheduler_locks: every claim
+ *   checks that record (fenceClaim), so a leader whose record failed never claims, and
+ *   once a new leader is recorded no claim of an older epoch can commit.
+ * - The epoch is above the newest one PostgreSQL has seen, even if Redis lost its counter.
+ * - The leader fences itself on a monotonic clock: `isLeader()` turns false once its
+ *   last successful renewal was sent more than `ttl − margin` ago, before the lock can
+ *   expire in Redis and another instance take it, whether or not Redis answers again.
  */
 export class LeaderElector {
   private epochValue = 0;
@@ -64,7 +75,7 @@ export class LeaderElector {
     this.running = false;
     clearTimeout(this.timer);
     await this.inFlight;
-    if (this.epochValue > 0) await this.release();
+    if (this.epochValue > 0) await this.release(this.epochValue);
   }
 
   private schedule(delayMs: number): void {
@@ -74,74 +85,104 @@ export class LeaderElector {
     }, delayMs);
   }
 
-  private get lockValue(): string {
-    return `${this.options.instanceId}|${this.epochValue}`;
+  private lockValue(epoch: number): string {
+    return `${this.options.instanceId}|${epoch}`;
   }
 
   /** One campaign step: renew when leading, else try to acquire. */
   private async round(): Promise<void> {
-    const { redis, lockKey, epochKey, ttlMs, log } = this.options;
-    const sentAt = this.now();
     try {
-      if (this.epochValue > 0) {
-        const extended = await redis.eval(EXTEND, 1, lockKey, this.lockValue, ttlMs);
-        if (extended === 1) {
-          this.validUntil = sentAt + ttlMs - this.marginMs;
-          await this.mirror();
-          return;
-        }
-        log.warn({ epoch: this.epochValue }, "leadership lost");
-        this.epochValue = 0;
-        return;
-      }
-      const epoch = Number(
-        await redis.eval(ACQUIRE, 2, lockKey, epochKey, this.options.instanceId, ttlMs),
-      );
-      if (epoch > 0) {
-        this.epochValue = epoch;
-        this.validUntil = sentAt + ttlMs - this.marginMs;
-        log.info({ epoch }, "leadership acquired");
-        await this.mirror();
-      }
+      if (this.epochValue > 0) await this.renew();
+      else await this.acquire();
     } catch (error) {
-      // Redis slow or gone: keep trying; isLeader() turns false on its own in time.
-      log.warn(
-        { err: (error as Error).message, leading: this.isLeader() },
+      // Redis or PostgreSQL slow or gone: keep trying; isLeader() turns false on its own.
+      this.options.log.warn(
+        { err: toError(error).message, leading: this.isLeader() },
         "leader lock round failed",
       );
       if (this.epochValue > 0 && !this.isLeader()) {
-        log.warn({ epoch: this.epochValue }, "stepping down: lock not renewed in time");
+        this.options.log.warn(
+          { epoch: this.epochValue },
+          "stepping down: lock not renewed in time",
+        );
         this.epochValue = 0;
       }
     }
   }
 
-  /** Best effort: `/status` reads leadership from scheduler_locks. */
-  private async mirror(): Promise<void> {
-    const { db, lockKey, instanceId, ttlMs, log } = this.options;
+  private async acquire(): Promise<void> {
+    const { redis, db, lockKey, epochKey, instanceId, ttlMs, log } = this.options;
+    const recordedEpoch = await leadershipEpoch(db, lockKey);
+    const sentAt = this.now();
+    const epoch = Number(
+      await redis.eval(ACQUIRE, 2, lockKey, epochKey, instanceId, ttlMs, recordedEpoch),
+    );
+    if (epoch === 0) return;
+    // Lead only once the epoch is recorded: a claim checks the record, not the Redis lock.
+    let recorded = false;
     try {
-      await recordLeadership(db, {
+      recorded = await recordLeadership(db, {
         lockKey,
         lockedBy: instanceId,
-        epoch: this.epochValue,
+        epoch,
         expiresAt: new Date(Date.now() + ttlMs),
       });
     } catch (error) {
-      log.warn({ err: (error as Error).message }, "could not record leadership");
+      log.warn({ err: toError(error).message, epoch }, "could not record leadership");
+    }
+    if (!recorded) {
+      await redis.eval(RELEASE, 1, lockKey, this.lockValue(epoch));
+      return;
+    }
+    this.epochValue = epoch;
+    this.validUntil = sentAt + ttlMs - this.marginMs;
+    log.info({ epoch }, "leadership acquired");
+  }
+
+  private async renew(): Promise<void> {
+    const { redis, lockKey, ttlMs, log } = this.options;
+    const epoch = this.epochValue;
+    const sentAt = this.now();
+    const extended = await redis.eval(EXTEND, 1, lockKey, this.lockValue(epoch), ttlMs);
+    if (extended !== 1) {
+      log.warn({ epoch }, "leadership lost");
+      this.epochValue = 0;
+      return;
+    }
+    this.validUntil = sentAt + ttlMs - this.marginMs;
+    // Not awaited: a slow database must not delay the next Redis renewal.
+    void this.renewRecord(epoch);
+  }
+
+  /** Moves the record's expiry for `/status`; steps down if a newer leader is recorded. */
+  private async renewRecord(epoch: number): Promise<void> {
+    const { db, lockKey, instanceId, ttlMs, log } = this.options;
+    try {
+      const held = await renewLeadership(db, {
+        lockKey,
+        lockedBy: instanceId,
+        epoch,
+        expiresAt: new Date(Date.now() + ttlMs),
+      });
+      if (!held && this.epochValue === epoch) {
+        log.warn({ epoch }, "stepping down: a newer leader is recorded");
+        this.epochValue = 0;
+        await this.release(epoch);
+      }
+    } catch (error) {
+      log.warn({ err: toError(error).message }, "could not renew the leadership record");
     }
   }
 
-  private async release(): Promise<void> {
+  private async release(epoch: number): Promise<void> {
     const { redis, db, lockKey, instanceId, log } = this.options;
-    const epoch = this.epochValue;
-    const value = this.lockValue;
-    this.epochValue = 0;
+    if (this.epochValue === epoch) this.epochValue = 0;
     try {
-      await redis.eval(RELEASE, 1, lockKey, value);
+      await redis.eval(RELEASE, 1, lockKey, this.lockValue(epoch));
       await releaseLeadership(db, lockKey, instanceId, epoch);
       log.info({ epoch }, "leadership released");
     } catch (error) {
-      log.warn({ err: (error as Error).message }, "could not release leadership");
+      log.warn({ err: toError(error).message }, "could not release leadership");
     }
   }
 }

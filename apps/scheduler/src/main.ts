@@ -4,13 +4,16 @@ import {
   createLogger,
   EXECUTION_QUEUE,
   type ExecutionMessage,
+  type Failpoints,
   loadConfig,
+  parseFailpoints,
   redisKeys,
   SchedulerConfig,
 } from "@scheduler/core";
 import { createDb, createPool } from "@scheduler/db";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
+import { SchedulerHeartbeatLoop } from "./heartbeat.js";
 import { LeaderElector } from "./leader.js";
 import { Ticker } from "./tick.js";
 
@@ -23,10 +26,22 @@ try {
   process.exit(2);
 }
 
-const instanceId = `scheduler-${hostname()}-${process.pid}`;
+const startedAt = new Date();
+const host = hostname();
+const instanceId = `scheduler-${host}-${process.pid}`;
 const logger = createLogger({ name: "scheduler", level: config.LOG_LEVEL });
 const keys = redisKeys(config.REDIS_KEY_PREFIX);
 const renewMs = config.SCHEDULER_LOCK_RENEW_MS ?? Math.floor(config.SCHEDULER_LOCK_TTL_MS / 3);
+
+let failpoints: Failpoints = new Map();
+if (config.SCHEDULER_FAILPOINTS !== "") {
+  if (config.NODE_ENV === "test") {
+    failpoints = parseFailpoints(config.SCHEDULER_FAILPOINTS);
+    logger.warn({ failpoints: config.SCHEDULER_FAILPOINTS }, "failpoints armed");
+  } else {
+    logger.warn("SCHEDULER_FAILPOINTS ignored: failpoints are honoured only when NODE_ENV=test");
+  }
+}
 
 // A frozen leader must not hold row locks or hang on a statement (RELIABILITY.md rule 6).
 const pool = createPool(config.DATABASE_URL, {
@@ -66,12 +81,24 @@ const ticker = new Ticker({
   tickMs: config.SCHEDULER_TICK_MS,
   lookaheadMs: config.SCHEDULER_LOOKAHEAD_MS,
   batchSize: config.SCHEDULER_BATCH_SIZE,
+  claimConcurrency: config.SCHEDULER_CLAIM_CONCURRENCY,
   misfireThresholdMs: config.MISFIRE_THRESHOLD_MS,
   reconcileIntervalMs: config.RECONCILE_INTERVAL_MS,
+  failpoints,
+});
+const heartbeat = new SchedulerHeartbeatLoop({
+  redis: lockRedis,
+  key: keys.schedulerHeartbeat(instanceId),
+  indexKey: keys.schedulersIndex,
+  instance: { id: instanceId, host, pid: process.pid, startedAt },
+  leader,
+  periodMs: renewMs,
+  log: logger.child({ component: "heartbeat", instanceId }),
 });
 
 leader.start();
 ticker.start();
+heartbeat.start();
 logger.info({ instanceId, tickMs: config.SCHEDULER_TICK_MS }, "scheduler started");
 
 let closing = false;
@@ -80,6 +107,7 @@ async function shutdown(signal: string): Promise<void> {
   closing = true;
   logger.info({ signal }, "shutting down");
   await ticker.stop();
+  await heartbeat.stop();
   await leader.stop();
   await queue.close();
   lockRedis.disconnect();

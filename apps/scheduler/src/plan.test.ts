@@ -1,7 +1,7 @@
-import { parseCron } from "@scheduler/core";
+import { nextFireTime, parseCron } from "@scheduler/core";
 import type { DueJob } from "@scheduler/db";
 import { describe, expect, it } from "vitest";
-import { FIRE_ALL_CAP, planSlots } from "./plan.js";
+import { FIRE_ALL_CAP, type PlanOptions, planSlots } from "./plan.js";
 
 const NOW = new Date("2026-06-01T12:00:00.000Z");
 const OPTIONS = { now: NOW, lookaheadMs: 2000, misfireThresholdMs: 60_000 };
@@ -13,7 +13,10 @@ function job(overrides: Partial<DueJob> = {}): DueJob {
     cronExpression: "* * * * * *",
     timezone: "UTC",
     priority: 0,
+    // High enough that only the maxConcurrent cases below are about concurrency.
+    maxConcurrent: 1000,
     misfirePolicy: "fire_once",
+    startDate: null,
     endDate: null,
     maxExecutions: null,
     executionCount: 0,
@@ -23,7 +26,10 @@ function job(overrides: Partial<DueJob> = {}): DueJob {
 }
 
 const iso = (dates: Date[]) => dates.map((d) => d.toISOString());
-const plan = (j: DueJob) => planSlots(j, parseCron(j.cronExpression, j.timezone), OPTIONS);
+const plan = (j: DueJob, options: Partial<PlanOptions> = {}) => {
+  const schedule = parseCron(j.cronExpression, j.timezone);
+  return planSlots(j, (after) => nextFireTime(schedule, after), { ...OPTIONS, ...options });
+};
 
 describe("planSlots", () => {
   it("fires every slot from the due one up to now + lookahead", () => {
@@ -125,6 +131,81 @@ describe("planSlots", () => {
       }),
     );
     expect(iso(p.fire)).toEqual(["2026-06-01T10:30:00.000Z"]);
+    expect(p).toMatchObject({ nextExecutionAt: null, status: "inactive" });
+  });
+
+  it("fires nothing before startDate and moves the job to its first slot after it", () => {
+    const p = plan(job({ startDate: new Date("2026-06-01T12:00:01.500Z") }));
+    expect(iso(p.fire)).toEqual(["2026-06-01T12:00:02.000Z"]);
+    expect(p.skip).toEqual([]);
+    expect(p.nextExecutionAt?.toISOString()).toBe("2026-06-01T12:00:03.000Z");
+  });
+
+  it("records nothing for a startDate beyond the lookahead and waits for it", () => {
+    const p = plan(job({ startDate: new Date("2026-06-01T13:00:00.000Z") }));
+    expect(p).toMatchObject({ fire: [], skip: [], status: "active" });
+    expect(p.nextExecutionAt?.toISOString()).toBe("2026-06-01T13:00:00.000Z");
+  });
+});
+
+describe("planSlots with maxConcurrent", () => {
+  const lagging = (overrides: Partial<DueJob>) =>
+    job({ nextExecutionAt: new Date("2026-06-01T11:59:57.000Z"), ...overrides });
+
+  it("fires the newest of the slots due at once and records the older ones skipped", () => {
+    const p = plan(lagging({ maxConcurrent: 1 }));
+    expect(iso(p.skip.map((s) => s.at))).toEqual([
+      "2026-06-01T11:59:57.000Z",
+      "2026-06-01T11:59:58.000Z",
+      "2026-06-01T11:59:59.000Z",
+    ]);
+    expect(p.skip[0]?.reason).toBe(
+      "skipped: maxConcurrent 1 reached (0 execution(s) of this job in flight, 4 slot(s) due at once)",
+    );
+    expect(iso(p.fire)).toEqual([
+      "2026-06-01T12:00:00.000Z",
+      "2026-06-01T12:00:01.000Z",
+      "2026-06-01T12:00:02.000Z",
+    ]);
+    expect(p.nextExecutionAt?.toISOString()).toBe("2026-06-01T12:00:03.000Z");
+  });
+
+  it("lets as many slots due at once fire as maxConcurrent leaves free", () => {
+    const p = plan(lagging({ maxConcurrent: 3 }), { inFlight: 1 });
+    expect(iso(p.skip.map((s) => s.at))).toEqual([
+      "2026-06-01T11:59:57.000Z",
+      "2026-06-01T11:59:58.000Z",
+    ]);
+    expect(iso(p.fire).slice(0, 2)).toEqual([
+      "2026-06-01T11:59:59.000Z",
+      "2026-06-01T12:00:00.000Z",
+    ]);
+  });
+
+  it("skips every slot due at once while maxConcurrent executions are in flight, not those ahead", () => {
+    const p = plan(job({ maxConcurrent: 2 }), { inFlight: 2 });
+    expect(iso(p.skip.map((s) => s.at))).toEqual([
+      "2026-06-01T11:59:59.000Z",
+      "2026-06-01T12:00:00.000Z",
+    ]);
+    expect(iso(p.fire)).toEqual(["2026-06-01T12:00:01.000Z", "2026-06-01T12:00:02.000Z"]);
+  });
+
+  it("fires a slot still ahead even when the job is at maxConcurrent (the worker decides at its start)", () => {
+    const p = plan(
+      job({ maxConcurrent: 1, nextExecutionAt: new Date("2026-06-01T12:00:01.000Z") }),
+      {
+        inFlight: 5,
+      },
+    );
+    expect(p.skip).toEqual([]);
+    expect(iso(p.fire)).toEqual(["2026-06-01T12:00:01.000Z", "2026-06-01T12:00:02.000Z"]);
+  });
+
+  it("counts only fired slots toward maxExecutions", () => {
+    const p = plan(lagging({ maxConcurrent: 1, maxExecutions: 2 }));
+    expect(p.skip).toHaveLength(3);
+    expect(iso(p.fire)).toEqual(["2026-06-01T12:00:00.000Z", "2026-06-01T12:00:01.000Z"]);
     expect(p).toMatchObject({ nextExecutionAt: null, status: "inactive" });
   });
 });

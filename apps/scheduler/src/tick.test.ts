@@ -6,11 +6,19 @@ import {
   queueJobId,
   redisKeys,
 } from "@scheduler/core";
-import { type Db, jobExecutions, recordLeadership, scheduledJobs } from "@scheduler/db";
+import {
+  type Db,
+  jobExecutions,
+  type NewJobRow,
+  recordLeadership,
+  scheduledJobs,
+  schedulerLocks,
+} from "@scheduler/db";
 import { test } from "@scheduler/testkit";
-import { Queue } from "bullmq";
+import { Queue, Worker } from "bullmq";
 import { eq, sql } from "drizzle-orm";
 import { describe, expect } from "vitest";
+import { Reconciler } from "./reconcile.js";
 import { Ticker, type TickOptions } from "./tick.js";
 
 const log = createLogger({ name: "tick-test", level: "silent" });
@@ -33,6 +41,7 @@ const it = test.extend<{ $file: { queue: Queue<ExecutionMessage>; lockKey: strin
   ],
 });
 
+/** A ticker whose leader believes it holds `epoch`; record it first with `lead()`. */
 function ticker(
   db: Db,
   queue: Queue<ExecutionMessage>,
@@ -55,8 +64,24 @@ function ticker(
   });
 }
 
-/** An every-second job whose next slot is `slotOffsetMs` from the database clock's now. */
-async function insertDueJob(db: Db, slotOffsetMs: number): Promise<string> {
+async function lead(db: Db, lockKey: string, epoch: number): Promise<void> {
+  await recordLeadership(db, {
+    lockKey,
+    lockedBy: `instance-${epoch}`,
+    epoch,
+    expiresAt: new Date(Date.now() + 10_000),
+  });
+}
+
+/**
+ * A job whose next slot is `slotOffsetMs` from the database clock's current second.
+ * Every second by default, and with room for concurrent runs unless a test limits it.
+ */
+async function insertDueJob(
+  db: Db,
+  slotOffsetMs: number,
+  overrides: Partial<NewJobRow> = {},
+): Promise<string> {
   const [row] = await db
     .insert(scheduledJobs)
     .values({
@@ -66,7 +91,9 @@ async function insertDueJob(db: Db, slotOffsetMs: number): Promise<string> {
       config: { url: "http://example.com", method: "GET" },
       tenantId: randomUUID(),
       createdBy: randomUUID(),
+      maxConcurrent: 100,
       nextExecutionAt: sql`date_trunc('second', now()) + make_interval(secs => ${slotOffsetMs / 1000})`,
+      ...overrides,
     })
     .returning({ id: scheduledJobs.id });
   return row!.id;
@@ -80,12 +107,25 @@ async function executionsOf(db: Db, jobId: string) {
     .orderBy(jobExecutions.scheduledAt);
 }
 
+async function jobRow(db: Db, jobId: string) {
+  const [job] = await db.select().from(scheduledJobs).where(eq(scheduledJobs.id, jobId));
+  return job!;
+}
+
+/** The file shares one database: each test starts with no jobs and no leader record. */
+async function reset(db: Db): Promise<void> {
+  await db.delete(scheduledJobs);
+  await db.delete(schedulerLocks);
+}
+
 describe("Ticker.tick", () => {
   it("records every due slot once, advances the job and enqueues each execution", async ({
     database,
     queue,
     lockKey,
   }) => {
+    await reset(database.db);
+    await lead(database.db, lockKey, 1);
     const jobIds = await Promise.all([0, 1, 2, 3, 4].map(() => insertDueJob(database.db, -1000)));
     await ticker(database.db, queue, lockKey).tick();
     for (const jobId of jobIds) {
@@ -95,13 +135,10 @@ describe("Ticker.tick", () => {
       const slots = executions.map((e) => e.scheduledAt.getTime());
       expect(new Set(slots).size).toBe(slots.length);
       for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBe(1000);
-      const [job] = await database.db
-        .select()
-        .from(scheduledJobs)
-        .where(eq(scheduledJobs.id, jobId));
-      expect(job!.nextExecutionAt!.getTime()).toBe(slots.at(-1)! + 1000);
-      expect(job!.executionCount).toBe(executions.length);
-      expect(job!.lastExecutionAt!.getTime()).toBe(slots.at(-1));
+      const job = await jobRow(database.db, jobId);
+      expect(job.nextExecutionAt!.getTime()).toBe(slots.at(-1)! + 1000);
+      expect(job.executionCount).toBe(executions.length);
+      expect(job.lastExecutionAt!.getTime()).toBe(slots.at(-1));
       for (const e of executions) {
         expect(e).toMatchObject({
           status: "pending",
@@ -119,6 +156,8 @@ describe("Ticker.tick", () => {
     queue,
     lockKey,
   }) => {
+    await reset(database.db);
+    await lead(database.db, lockKey, 1);
     const jobIds = await Promise.all(
       Array.from({ length: 20 }, () => insertDueJob(database.db, -3000)),
     );
@@ -133,30 +172,166 @@ describe("Ticker.tick", () => {
     }
   });
 
-  it("changes nothing when a newer leader epoch is recorded", async ({
+  it("changes nothing when its epoch is older than the recorded leader's", async ({
     database,
     queue,
     lockKey,
   }) => {
-    await recordLeadership(database.db, {
-      lockKey,
-      lockedBy: "newer",
-      epoch: 50,
-      expiresAt: new Date(Date.now() + 10_000),
-    });
+    await reset(database.db);
+    await lead(database.db, lockKey, 50);
     const jobId = await insertDueJob(database.db, -1000);
-    await ticker(database.db, queue, lockKey, 49).tick();
+    expect(await ticker(database.db, queue, lockKey, 49).tick()).toBeUndefined();
     expect(await executionsOf(database.db, jobId)).toHaveLength(0);
     await ticker(database.db, queue, lockKey, 50).tick();
     expect((await executionsOf(database.db, jobId)).length).toBeGreaterThan(0);
   });
 
-  it("enqueues again a pending execution whose queue job was lost", async ({
+  it("changes nothing when its epoch was never recorded", async ({ database, queue, lockKey }) => {
+    await reset(database.db);
+    const jobId = await insertDueJob(database.db, -1000);
+    expect(await ticker(database.db, queue, lockKey, 7).tick()).toBeUndefined();
+    expect(await executionsOf(database.db, jobId)).toHaveLength(0);
+    expect((await jobRow(database.db, jobId)).executionCount).toBe(0);
+  });
+
+  it("records the slots due while maxConcurrent executions run as skipped, with the reason", async ({
     database,
     queue,
     lockKey,
   }) => {
-    const jobId = await insertDueJob(database.db, 3_600_000);
+    await reset(database.db);
+    await lead(database.db, lockKey, 1);
+    const jobId = await insertDueJob(database.db, -1000, { maxConcurrent: 1 });
+    await database.db.insert(jobExecutions).values({
+      jobId,
+      tenantId: randomUUID(),
+      executionId: `${jobId}:manual`,
+      triggerType: "manual",
+      status: "running",
+      scheduledAt: sql`now() - interval '5 seconds'`,
+    });
+    const result = await ticker(database.db, queue, lockKey).tick();
+
+    const scheduled = (await executionsOf(database.db, jobId)).filter(
+      (e) => e.triggerType === "scheduled",
+    );
+    // created_at is the claim transaction's now(): slots up to it were due at once.
+    const claimedAt = scheduled[0]!.createdAt.getTime();
+    const skipped = scheduled.filter((e) => e.status === "skipped");
+    const pending = scheduled.filter((e) => e.status === "pending");
+    expect(skipped.length).toBeGreaterThanOrEqual(2);
+    expect(skipped.map((e) => e.scheduledAt.getTime() <= claimedAt)).not.toContain(false);
+    expect(pending.length).toBeGreaterThanOrEqual(1);
+    expect(pending.map((e) => e.scheduledAt.getTime() > claimedAt)).not.toContain(false);
+    for (const e of skipped) {
+      expect(e.errorMessage).toBe(
+        `skipped: maxConcurrent 1 reached (1 execution(s) of this job in flight, ${skipped.length} slot(s) due at once)`,
+      );
+      expect(await queue.getJob(queueJobId(e.executionId))).toBeUndefined();
+    }
+    for (const e of pending) expect(await queue.getJob(queueJobId(e.executionId))).toBeDefined();
+    expect(result).toMatchObject({ fired: pending.length, skipped: skipped.length });
+    const job = await jobRow(database.db, jobId);
+    expect(job.executionCount).toBe(pending.length);
+    expect(job.nextExecutionAt!.getTime()).toBe(scheduled.at(-1)!.scheduledAt.getTime() + 1000);
+  });
+
+  it("hands executions to the queue so that a higher API priority runs first", async ({
+    database,
+    lockKey,
+    testRedis,
+  }) => {
+    await reset(database.db);
+    await lead(database.db, lockKey, 1);
+    // Yearly jobs whose one slot passed: enqueued without delay, all before a worker looks.
+    const yearly = { cronExpression: "0 0 0 1 1 *" };
+    const byPriority = new Map<string, number>();
+    for (const priority of [0, 100, 37, 0, 99, 1]) {
+      byPriority.set(await insertDueJob(database.db, -1000, { ...yearly, priority }), priority);
+    }
+    // A queue of its own: earlier tests' queue jobs would come due meanwhile.
+    const bullPrefix = redisKeys(`${testRedis.prefix}:priority`).bullPrefix;
+    const queue = new Queue<ExecutionMessage>(EXECUTION_QUEUE, {
+      connection: testRedis.redis,
+      prefix: bullPrefix,
+    });
+    await ticker(database.db, queue, lockKey, 1, { batchSize: 10 }).tick();
+    await queue.close();
+
+    const order: number[] = [];
+    const connection = testRedis.redis.duplicate({ maxRetriesPerRequest: null });
+    const worker = new Worker<ExecutionMessage>(
+      EXECUTION_QUEUE,
+      async (job) => {
+        order.push(byPriority.get(job.data.jobId)!);
+      },
+      {
+        connection,
+        prefix: bullPrefix,
+        concurrency: 1,
+      },
+    );
+    try {
+      await new Promise<void>((resolve) => {
+        worker.on("completed", () => order.length === byPriority.size && resolve());
+      });
+    } finally {
+      await worker.close();
+      connection.disconnect();
+    }
+    expect(order).toEqual([100, 99, 37, 1, 0, 0]);
+  });
+
+  it("makes a job whose schedule no longer parses inactive and fires the rest of its batch", async ({
+    database,
+    queue,
+    lockKey,
+  }) => {
+    await reset(database.db);
+    await lead(database.db, lockKey, 1);
+    const broken = await insertDueJob(database.db, -2000, { timezone: "Mars/Phobos" });
+    const healthy = await insertDueJob(database.db, -1000);
+    await ticker(database.db, queue, lockKey).tick();
+    expect(await jobRow(database.db, broken)).toMatchObject({
+      status: "inactive",
+      nextExecutionAt: null,
+      executionCount: 0,
+    });
+    expect(await executionsOf(database.db, broken)).toHaveLength(0);
+    expect((await executionsOf(database.db, healthy)).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("records the tick's numbers in the leader's scheduler_locks metadata", async ({
+    database,
+    queue,
+    lockKey,
+  }) => {
+    await reset(database.db);
+    await lead(database.db, lockKey, 3);
+    // One job 5 s behind: the tick starts 5 s late for it.
+    await insertDueJob(database.db, -5000, { cronExpression: "0 0 0 1 1 *" });
+    const result = await ticker(database.db, queue, lockKey, 3).tick();
+    const [row] = await database.db.select().from(schedulerLocks);
+    const metadata = row!.metadata as Record<string, unknown>;
+    expect(metadata).toMatchObject({ firedLastTick: 1, skippedLastTick: 0 });
+    expect(metadata.tickLagMs).toBeGreaterThanOrEqual(5000);
+    expect(metadata.tickLagMs).toBeLessThan(7000);
+    expect(metadata.tickDurationMs).toBe(Math.round(result!.durationMs));
+    expect(Date.parse(metadata.lastTickAt as string)).toBe(result!.startedAt.getTime());
+
+    await ticker(database.db, queue, lockKey, 3).tick();
+    const [again] = await database.db.select().from(schedulerLocks);
+    expect(again!.metadata).toMatchObject({ firedLastTick: 0, tickLagMs: 0 });
+  });
+
+  it("enqueues again, with its priority, a pending execution whose queue job was lost", async ({
+    database,
+    queue,
+    lockKey,
+  }) => {
+    await reset(database.db);
+    await lead(database.db, lockKey, 50);
+    const jobId = await insertDueJob(database.db, 3_600_000, { priority: 60 });
     const [lost] = await database.db
       .insert(jobExecutions)
       .values({
@@ -169,8 +344,36 @@ describe("Ticker.tick", () => {
       })
       .returning();
     expect(await queue.getJob(queueJobId(lost!.executionId))).toBeUndefined();
-    await ticker(database.db, queue, lockKey, 50, { reconcileIntervalMs: 0 }).tick();
+    const result = await ticker(database.db, queue, lockKey, 50, { reconcileIntervalMs: 0 }).tick();
     const requeued = await queue.getJob(queueJobId(lost!.executionId));
     expect(requeued?.data.executionRowId).toBe(lost!.id);
+    expect(requeued?.opts.priority).toBe(40);
+    expect(result?.requeued).toBe(1);
+  });
+});
+
+describe("Reconciler", () => {
+  it("walks a backlog larger than one pass across passes, enqueueing what has no queue job", async ({
+    database,
+    queue,
+  }) => {
+    await reset(database.db);
+    const jobId = await insertDueJob(database.db, 3_600_000);
+    await database.db.execute(sql`
+      INSERT INTO job_executions (job_id, tenant_id, execution_id, trigger_type, status, scheduled_at)
+      SELECT ${jobId}::uuid, gen_random_uuid(), ${jobId} || ':' || i, 'scheduled', 'pending',
+             date_trunc('second', now()) - make_interval(secs => 60 + i)
+      FROM generate_series(1, 25) AS i`);
+    const reconciler = new Reconciler({ db: database.db, queue, log, maxPerPass: 10 });
+    expect(await reconciler.run()).toBe(10);
+    expect(await reconciler.run()).toBe(10);
+    expect(await reconciler.run()).toBe(5);
+    for (let i = 1; i <= 25; i++) expect(await queue.getJob(`${jobId}-${i}`)).toBeDefined();
+    // At the end it starts over from the oldest, and enqueues only what lost its queue job.
+    await queue.remove(`${jobId}-7`);
+    expect(await reconciler.run()).toBe(0);
+    expect(await reconciler.run()).toBe(1);
+    expect(await queue.getJob(`${jobId}-7`)).toBeDefined();
+    expect(await reconciler.run()).toBe(0);
   });
 });

@@ -1,25 +1,19 @@
+import { performance } from "node:perf_hooks";
 import {
   type ExecutionMessage,
+  type Failpoints,
+  failpoint,
   type Logger,
-  parseCron,
-  queueJobId,
-  scheduledExecutionId,
+  toError,
 } from "@scheduler/core";
-import {
-  advanceJobs,
-  claimDueJobs,
-  type Db,
-  databaseNow,
-  type ExecutionRow,
-  findStalePendingExecutions,
-  holdsCurrentEpoch,
-  insertExecutions,
-  type JobAdvance,
-  type NewExecution,
-} from "@scheduler/db";
-import type { JobsOptions, Queue } from "bullmq";
+import { type Db, recordTickStats } from "@scheduler/db";
+import type { Queue } from "bullmq";
+import { type ClaimedBatch, type ClaimOptions, claimBatch } from "./claim.js";
 import type { LeaderElector } from "./leader.js";
-import { planSlots } from "./plan.js";
+import { addInChunks, executionQueueJob } from "./queueJob.js";
+import { Reconciler } from "./reconcile.js";
+import { ScheduleCache } from "./scheduleCache.js";
+import { type TickResult, TickStats } from "./tickStats.js";
 
 export interface TickOptions {
   db: Db;
@@ -32,47 +26,44 @@ export interface TickOptions {
   batchSize: number;
   misfireThresholdMs: number;
   reconcileIntervalMs: number;
+  /** Armed failpoints (tick.before_commit, tick.after_commit_before_enqueue, tick.after_enqueue). */
+  failpoints?: Failpoints;
+  /** Claim transactions side by side once a tick finds more than a batch due. (Default: 2) */
+  claimConcurrency?: number;
+  /** Shared cron memo. (Default: a new one) */
+  schedules?: ScheduleCache;
 }
-
-/** A claim whose leader epoch is no longer current: it rolled back and changed nothing. */
-class FencedError extends Error {
-  override name = "FencedError";
-}
-
-/** Queue options of every execution: retries happen inside the execution, not in BullMQ. */
-const QUEUE_JOB_OPTIONS: JobsOptions = {
-  attempts: 1,
-  removeOnComplete: { count: 1000 },
-  removeOnFail: { count: 5000 },
-};
-
-/** The queue job of one execution, due `delayMs` from now. */
-function queueJobFor(
-  e: Pick<ExecutionRow, "id" | "jobId" | "tenantId" | "executionId">,
-  delayMs: number,
-) {
-  return {
-    name: "execute",
-    data: { executionRowId: e.id, jobId: e.jobId, tenantId: e.tenantId },
-    opts: { ...QUEUE_JOB_OPTIONS, jobId: queueJobId(e.executionId), delay: delayMs },
-  };
-}
-
-/** What a claim recorded, to be enqueued after its transaction commits. */
-type Claimed = ExecutionRow[];
 
 /**
- * The leader's loop (DESIGN.md step 2): every tick, claim due jobs in batches, record
- * their slots and advance them in one transaction, then enqueue each new execution
- * with a delay to its exact slot. Followers tick too but do nothing.
+ * The leader's loop (DESIGN.md step 2): every tick, claim due jobs in batches, each in
+ * one transaction that records their slots and advances them, then enqueue each new
+ * execution with a delay to its exact slot. Followers tick too but do nothing.
  */
 export class Ticker {
+  /** The last tick and running totals, for `/status` and metrics. */
+  readonly stats = new TickStats();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
-  private current: Promise<void> = Promise.resolve();
-  private lastReconcileAt = 0;
+  private current: Promise<unknown> = Promise.resolve();
+  private lastReconcileAt = Number.NEGATIVE_INFINITY;
+  private readonly claimOptions: ClaimOptions;
+  private readonly reconciler: Reconciler;
+  private readonly failpoints: Failpoints;
 
-  constructor(private readonly options: TickOptions) {}
+  constructor(private readonly options: TickOptions) {
+    this.failpoints = options.failpoints ?? new Map();
+    this.claimOptions = {
+      db: options.db,
+      lockKey: options.lockKey,
+      batchSize: options.batchSize,
+      lookaheadMs: options.lookaheadMs,
+      misfireThresholdMs: options.misfireThresholdMs,
+      schedules: options.schedules ?? new ScheduleCache(),
+      failpoints: this.failpoints,
+      log: options.log,
+    };
+    this.reconciler = new Reconciler({ db: options.db, queue: options.queue, log: options.log });
+  }
 
   start(): void {
     if (this.running) return;
@@ -90,102 +81,132 @@ export class Ticker {
   private schedule(delayMs: number): void {
     if (!this.running) return;
     this.timer = setTimeout(() => {
-      const startedAt = Date.now();
+      const startedAt = performance.now();
       this.current = this.tick()
-        .catch((error: Error) => this.options.log.error({ err: error }, "tick failed"))
-        .finally(() => this.schedule(Math.max(0, this.options.tickMs - (Date.now() - startedAt))));
+        .catch((error: unknown) => this.options.log.error({ err: toError(error) }, "tick failed"))
+        .finally(() => {
+          const elapsedMs = performance.now() - startedAt;
+          this.schedule(Math.max(0, this.options.tickMs - elapsedMs));
+        });
     }, delayMs);
   }
 
-  /** One tick: claim until nothing is due, then reconcile if it is time. */
-  async tick(): Promise<void> {
-    if (!this.options.leader.isLeader()) return;
-    for (;;) {
-      const claimed = await this.claimBatch();
-      if (claimed === null) return;
-      await this.enqueue(claimed.executions);
-      if (claimed.jobCount < this.options.batchSize) break;
-    }
-    if (Date.now() - this.lastReconcileAt >= this.options.reconcileIntervalMs) {
-      this.lastReconcileAt = Date.now();
-      await this.reconcile();
-    }
-  }
-
-  /** One transaction: fence, claim, record slots, advance. Null when fenced. */
-  private async claimBatch(): Promise<{ executions: Claimed; jobCount: number } | null> {
-    const { db, lockKey, leader, batchSize, lookaheadMs, misfireThresholdMs, log } = this.options;
+  /**
+   * One tick: claim until nothing more is due, enqueue, reconcile if it is time, and
+   * record the tick's numbers. Undefined when not leading or fenced.
+   */
+  async tick(): Promise<TickResult | undefined> {
+    const { leader, db, lockKey, log, tickMs } = this.options;
     const epoch = leader.epoch;
-    if (epoch === 0) return null;
-    try {
-      return await db.transaction(async (tx) => {
-        if (!(await holdsCurrentEpoch(tx, lockKey, epoch))) throw new FencedError();
-        const now = await databaseNow(tx);
-        const due = await claimDueJobs(tx, new Date(now.getTime() + lookaheadMs), batchSize);
-        const rows: NewExecution[] = [];
-        const advances: JobAdvance[] = [];
-        for (const job of due) {
-          const plan = planSlots(job, parseCron(job.cronExpression, job.timezone), {
-            now,
-            lookaheadMs,
-            misfireThresholdMs,
-          });
-          for (const slot of plan.fire) {
-            rows.push({
-              jobId: job.id,
-              tenantId: job.tenantId,
-              executionId: scheduledExecutionId(job.id, slot),
-              triggerType: "scheduled",
-              status: "pending",
-              scheduledAt: slot,
-            });
-          }
-          advances.push({
-            id: job.id,
-            expectedAt: job.nextExecutionAt,
-            nextExecutionAt: plan.nextExecutionAt,
-            lastExecutionAt: plan.fire.at(-1) ?? job.nextExecutionAt,
-            fired: plan.fire.length,
-            status: plan.status,
-          });
-        }
-        const executions = await insertExecutions(tx, rows);
-        await advanceJobs(tx, advances);
-        return { executions, jobCount: due.length };
-      });
-    } catch (error) {
-      if (error instanceof FencedError) {
-        log.warn({ epoch }, "claim fenced: a newer leader exists");
-        return null;
-      }
-      throw error;
-    }
-  }
+    if (epoch === 0) return undefined;
+    const startedAt = new Date();
+    const t0 = performance.now();
+    const claimed = await this.claimAll(epoch);
+    if (claimed === null) return undefined;
+    const { fired, skipped } = claimed;
 
-  /** After commit: a crash before this line is repaired by reconcile(). */
-  private async enqueue(executions: Claimed): Promise<void> {
-    if (executions.length === 0) return;
-    const nowMs = Date.now();
-    await this.options.queue.addBulk(
-      executions.map((e) => queueJobFor(e, Math.max(0, e.scheduledAt.getTime() - nowMs))),
-    );
-    for (const e of executions) {
-      this.options.log.debug(
-        { jobId: e.jobId, executionId: e.executionId, scheduledAt: e.scheduledAt },
-        "execution enqueued",
-      );
+    let requeued = 0;
+    if (performance.now() - this.lastReconcileAt >= this.options.reconcileIntervalMs) {
+      this.lastReconcileAt = performance.now();
+      requeued = await this.reconciler.run();
     }
+    const result: TickResult = {
+      startedAt,
+      durationMs: performance.now() - t0,
+      lagMs: claimed.lagMs ?? 0,
+      fired,
+      skipped,
+      requeued,
+    };
+    this.stats.record(result);
+    const level = result.durationMs > tickMs ? "info" : "debug";
+    log[level](
+      { tickDurationMs: Math.round(result.durationMs), tickLagMs: result.lagMs, fired, skipped },
+      "tick",
+    );
+    try {
+      await recordTickStats(db, lockKey, epoch, this.stats.metadata());
+    } catch (error) {
+      log.warn({ err: toError(error).message }, "could not record tick stats");
+    }
+    return result;
   }
 
   /**
-   * Pending executions whose slot passed a while ago and may have no queue job (the
-   * leader died between commit and enqueue): enqueue them again. The queue job id is
-   * the execution's, so one that is still queued is not added twice.
+   * Claims until nothing more is due. One claim first (all an idle tick costs); when it
+   * filled a batch, `claimConcurrency` claim loops go on side by side (SKIP LOCKED
+   * gives them disjoint jobs). Each batch is enqueued as soon as it commits, while the
+   * next claims run. Null when fenced.
    */
-  private async reconcile(): Promise<void> {
-    const stale = await findStalePendingExecutions(this.options.db, 5000, 1000);
-    if (stale.length === 0) return;
-    await this.options.queue.addBulk(stale.map((e) => queueJobFor(e, 0)));
-    this.options.log.info({ count: stale.length }, "pending executions re-enqueued");
+  private async claimAll(
+    epoch: number,
+  ): Promise<{ fired: number; skipped: number; lagMs: number | undefined } | null> {
+    const { batchSize, leader, log } = this.options;
+    const totals = { fired: 0, skipped: 0, lagMs: undefined as number | undefined };
+    const enqueues: Promise<void>[] = [];
+    let enqueueError: unknown;
+    let fenced = false;
+    /** One claim; true when more may be due. */
+    const claimOne = async (): Promise<boolean> => {
+      const batch = await claimBatch(this.claimOptions, epoch);
+      if (batch === null) {
+        fenced = true;
+        return false;
+      }
+      totals.lagMs ??= batch.oldestSlotAt
+        ? Math.max(0, batch.now.getTime() - batch.oldestSlotAt.getTime())
+        : 0;
+      totals.fired += batch.executions.length;
+      totals.skipped += batch.skipped;
+      if (batch.executions.length + batch.skipped > 0) {
+        log.debug(
+          { jobs: batch.jobCount, fired: batch.executions.length, skipped: batch.skipped },
+          "slots recorded",
+        );
+      }
+      enqueues.push(
+        this.enqueue(batch).catch((error: unknown) => {
+          enqueueError ??= error;
+        }),
+      );
+      return (
+        batch.jobCount === batchSize &&
+        leader.epoch === epoch &&
+        !fenced &&
+        enqueueError === undefined
+      );
+    };
+    const loop = async () => {
+      while (await claimOne()) {}
+    };
+    let failure: unknown;
+    try {
+      if (await claimOne()) {
+        const loops = Array.from({ length: this.options.claimConcurrency ?? 2 }, loop);
+        const failed = (await Promise.allSettled(loops)).find((r) => r.status === "rejected");
+        if (failed) failure = failed.reason;
+      }
+    } catch (error) {
+      failure = error;
+    }
+    // Whatever happened, wait for the enqueues of what committed.
+    await Promise.all(enqueues);
+    if (failure !== undefined) throw failure;
+    if (enqueueError !== undefined) throw enqueueError;
+    return fenced ? null : totals;
+  }
+
+  /** After commit: a crash before the addBulk is repaired by the reconciler. */
+  private async enqueue(batch: ClaimedBatch): Promise<void> {
+    if (batch.executions.length === 0) return;
+    await failpoint(this.failpoints, "tick.after_commit_before_enqueue");
+    const nowMs = Date.now();
+    await addInChunks(
+      this.options.queue,
+      batch.executions.map((e) =>
+        executionQueueJob(e, batch.priorities.get(e.jobId) ?? 0, e.scheduledAt.getTime() - nowMs),
+      ),
+    );
+    await failpoint(this.failpoints, "tick.after_enqueue");
   }
 }

@@ -61,6 +61,19 @@ const JobTargets = {
   FUNCTIONS_DIR: z.string().min(1).default("./functions"),
 };
 
+/** How long history is kept: the processes that run partition maintenance. */
+const Retention = {
+  /**
+   * Days of execution history and audit trail kept. A month's partitions are dropped
+   * whole once every instant in them is older than this. (Default: 90)
+   */
+  EXECUTION_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
+};
+
+/** `pnpm migrate` (packages/db migrateCli.ts): migrations, then partition maintenance. */
+export const MigrateConfig = z.object({ DATABASE_URL: Common.DATABASE_URL, ...Retention });
+export type MigrateConfig = z.infer<typeof MigrateConfig>;
+
 export const ApiConfig = z
   .object({
     ...Common,
@@ -106,10 +119,13 @@ export const SchedulerConfig = z
     SCHEDULER_LOOKAHEAD_MS: ms(2000, 0),
     /** Jobs claimed per transaction. (Default: 500) */
     SCHEDULER_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+    /** Claim transactions run side by side when more than a batch is due. (Default: 2) */
+    SCHEDULER_CLAIM_CONCURRENCY: z.coerce.number().int().min(1).max(8).default(2),
     /** How often pending executions without a queue job are enqueued again, in ms. (Default: 10000) */
     RECONCILE_INTERVAL_MS: ms(10_000, 100),
     /** A slot found later than this is a misfire, handled by the job's misfirePolicy, in ms. (Default: 60000) */
     MISFIRE_THRESHOLD_MS: ms(60_000, 1000),
+    ...Retention,
     /** Prometheus port of the scheduler process. (Default: 9465) */
     METRICS_PORT: port(9465),
     /**

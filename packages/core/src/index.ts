@@ -84,6 +84,7 @@ export {
   retryDelayMs,
   shouldRetry,
 } from "./retry.js";
+export { isSchedulerAlive, type SchedulerHeartbeat } from "./schedulers.js";
 export {
   type ConfigOf,
   isSealedValue,

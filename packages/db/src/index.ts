@@ -3,9 +3,16 @@ export { MIGRATIONS_FOLDER, runMigrations } from "./migrate.js";
 export {
   advanceJobs,
   claimDueJobs,
+  countInFlightExecutions,
   type DueJob,
   databaseNow,
+  findRequeueCandidates,
+  insertSlotExecutions,
   type JobAdvance,
+  type RecordedSlot,
+  type RequeueCandidate,
+  type RequeueCursor,
+  type SlotExecution,
 } from "./queries/claims.js";
 export {
   claimExecution,
@@ -52,10 +59,13 @@ export {
   updateJob,
 } from "./queries/jobs.js";
 export {
+  fenceClaim,
   findLeadership,
-  holdsCurrentEpoch,
+  leadershipEpoch,
   recordLeadership,
+  recordTickStats,
   releaseLeadership,
+  renewLeadership,
 } from "./queries/locks.js";
 export {
   type ExecutionRow,

@@ -47,6 +47,20 @@ describe("monitoring endpoints", () => {
     await testRedis.redis.set(keys.workerHeartbeat("worker-1"), JSON.stringify(heartbeat));
     await testRedis.redis.zadd(keys.workersIndex, now.getTime(), "worker-1");
     await testRedis.redis.zadd(keys.workersIndex, now.getTime() - 60_000, "worker-gone");
+    await testRedis.redis.set(
+      keys.schedulerHeartbeat("scheduler-a"),
+      JSON.stringify({
+        id: "scheduler-a",
+        host: "h",
+        pid: 2,
+        startedAt: now.toISOString(),
+        lastHeartbeatAt: now.toISOString(),
+        leader: true,
+        epoch: 3,
+        heartbeatMs: 1000,
+      }),
+    );
+    await testRedis.redis.zadd(keys.schedulersIndex, now.getTime(), "scheduler-a");
     const headers = auth(tenant.token(["scheduler:monitor"]));
 
     const status = (await app.inject({ url: `${API}/status`, headers })).json();

@@ -1,38 +1,72 @@
-import { isWorkerAlive, type WorkerHeartbeat } from "@scheduler/core";
+import {
+  isSchedulerAlive,
+  isWorkerAlive,
+  type SchedulerHeartbeat,
+  type WorkerHeartbeat,
+} from "@scheduler/core";
 import { countJobsByStatus, executionStats, findLeadership } from "@scheduler/db";
 import type { FastifyInstance } from "fastify";
 import type { ApiContext } from "../context.js";
 import { principalOf, requirePermission } from "../plugins/auth.js";
 
 const DAY_MS = 24 * 3600 * 1000;
-/** Workers whose last heartbeat is older than this are no longer listed. */
-const WORKER_LIST_WINDOW_MS = 3600 * 1000;
+/** Processes whose last heartbeat is older than this are no longer listed. */
+const LIST_WINDOW_MS = 3600 * 1000;
 
-/** Workers seen within the last hour, alive or not, from their Redis heartbeats. */
-export async function listWorkers(ctx: ApiContext, now: Date) {
+/**
+ * Processes seen within the last hour, alive or not, from their Redis heartbeats: a
+ * ZSET of ids scored by the last beat, and one expiring JSON key per process.
+ */
+async function listHeartbeats<T extends { heartbeatMs: number }>(
+  ctx: ApiContext,
+  index: string,
+  keyOf: (id: string) => string,
+  isAlive: (heartbeat: T, now: Date) => boolean,
+  now: Date,
+) {
   const ids = await ctx.redis.zrangebyscore(
-    ctx.keys.workersIndex,
-    now.getTime() - WORKER_LIST_WINDOW_MS,
+    index,
+    now.getTime() - LIST_WINDOW_MS,
     "+inf",
     "WITHSCORES",
   );
-  const workers = [];
+  const listed = [];
   for (let i = 0; i < ids.length; i += 2) {
     const id = ids[i]!;
-    const raw = await ctx.redis.get(ctx.keys.workerHeartbeat(id));
+    const raw = await ctx.redis.get(keyOf(id));
     if (raw) {
-      const heartbeat = JSON.parse(raw) as WorkerHeartbeat;
+      const heartbeat = JSON.parse(raw) as T;
       const { heartbeatMs: _period, ...shown } = heartbeat;
-      workers.push({ ...shown, alive: isWorkerAlive(heartbeat, now) });
+      listed.push({ ...shown, alive: isAlive(heartbeat, now) });
     } else {
-      workers.push({
+      listed.push({
         id,
         lastHeartbeatAt: new Date(Number(ids[i + 1])).toISOString(),
         alive: false,
       });
     }
   }
-  return workers;
+  return listed;
+}
+
+function listWorkers(ctx: ApiContext, now: Date) {
+  return listHeartbeats<WorkerHeartbeat>(
+    ctx,
+    ctx.keys.workersIndex,
+    ctx.keys.workerHeartbeat,
+    isWorkerAlive,
+    now,
+  );
+}
+
+function listSchedulers(ctx: ApiContext, now: Date) {
+  return listHeartbeats<SchedulerHeartbeat>(
+    ctx,
+    ctx.keys.schedulersIndex,
+    ctx.keys.schedulerHeartbeat,
+    isSchedulerAlive,
+    now,
+  );
 }
 
 async function queueCounts(ctx: ApiContext) {
@@ -64,9 +98,10 @@ export async function monitorRoutes(app: FastifyInstance, ctx: ApiContext): Prom
 
   app.get("/status", { preHandler: monitor }, async (request) => {
     const now = new Date();
-    const [leadership, jobs] = await Promise.all([
+    const [leadership, jobs, instances] = await Promise.all([
       findLeadership(ctx.db, ctx.keys.leaderLock),
       countJobsByStatus(ctx.db, principalOf(request).tenantId),
+      listSchedulers(ctx, now),
     ]);
     const leading = leadership && leadership.expiresAt > now ? leadership : null;
     const tick = (leadership?.metadata ?? {}) as Record<string, unknown>;
@@ -74,6 +109,7 @@ export async function monitorRoutes(app: FastifyInstance, ctx: ApiContext): Prom
       leader: leading
         ? { id: leading.lockedBy, since: leading.lockedAt.toISOString(), epoch: leading.epoch }
         : null,
+      instances,
       lastTickAt: tick.lastTickAt ?? null,
       tickLagMs: tick.tickLagMs ?? null,
       tickDurationMs: tick.tickDurationMs ?? null,
