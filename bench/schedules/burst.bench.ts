@@ -187,7 +187,7 @@ function startScheduler(env: Record<string, string>): { child: ChildProcess; tic
     ["--conditions=@scheduler/source", "--import", "tsx", "apps/scheduler/src/main.ts"],
     {
       cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? "", ...env },
+      env: { PATH: process.env.PATH ?? "", METRICS_PORT: "0", ...env },
       stdio: ["ignore", "pipe", "inherit"],
     },
   );

@@ -27,6 +27,8 @@ export interface LeaderOptions {
   renewMs: number;
   /** Monotonic clock in ms; a test may pass its own. */
   monotonicNow?: () => number;
+  /** Told of every acquisition attempt: `acquired`, `busy` (another leads) or `error`. */
+  onAttempt?: (result: "acquired" | "busy" | "error") => void;
 }
 
 /**
@@ -117,7 +119,10 @@ export class LeaderElector {
     const epoch = Number(
       await redis.eval(ACQUIRE, 2, lockKey, epochKey, instanceId, ttlMs, recordedEpoch),
     );
-    if (epoch === 0) return;
+    if (epoch === 0) {
+      this.options.onAttempt?.("busy");
+      return;
+    }
     // Lead only once the epoch is recorded: a claim checks the record, not the Redis lock.
     let recorded = false;
     try {
@@ -131,11 +136,13 @@ export class LeaderElector {
       log.warn({ err: toError(error).message, epoch }, "could not record leadership");
     }
     if (!recorded) {
+      this.options.onAttempt?.("error");
       await redis.eval(RELEASE, 1, lockKey, this.lockValue(epoch));
       return;
     }
     this.epochValue = epoch;
     this.validUntil = sentAt + ttlMs - this.marginMs;
+    this.options.onAttempt?.("acquired");
     log.info({ epoch }, "leadership acquired");
   }
 

@@ -1,7 +1,9 @@
 import { hostname } from "node:os";
 import {
   ConfigError,
+  checkDependencies,
   createLogger,
+  createMetrics,
   EXECUTION_QUEUE,
   type ExecutionMessage,
   type Failpoints,
@@ -9,8 +11,10 @@ import {
   parseFailpoints,
   redisKeys,
   SchedulerConfig,
+  startMetricsServer,
+  trackClockSkew,
 } from "@scheduler/core";
-import { createDb, createPool } from "@scheduler/db";
+import { createDb, createPool, databaseNow } from "@scheduler/db";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { SchedulerHeartbeatLoop } from "./heartbeat.js";
@@ -62,7 +66,12 @@ const queue = new Queue<ExecutionMessage>(EXECUTION_QUEUE, {
   prefix: keys.bullPrefix,
 });
 
+const metrics = createMetrics({ process: "scheduler" });
 const leader = new LeaderElector({
+  onAttempt: (result) => {
+    metrics.lockAcquisitions.inc({ lock: "leader", result });
+    if (result === "acquired") metrics.leaderChanges.inc();
+  },
   redis: lockRedis,
   db,
   log: logger.child({ component: "leader", instanceId }),
@@ -96,6 +105,28 @@ const heartbeat = new SchedulerHeartbeatLoop({
   log: logger.child({ component: "heartbeat", instanceId }),
 });
 
+ticker.stats.metrics = metrics;
+metrics.collectOnScrape(metrics.leader, () => {
+  metrics.leader.set({ instance_id: instanceId }, leader.isLeader() ? 1 : 0);
+  if (!leader.isLeader()) metrics.tickLag.set(0);
+});
+trackClockSkew(metrics, () => databaseNow(db));
+const metricsServer = await startMetricsServer({
+  port: config.METRICS_PORT,
+  registry: metrics.registry,
+  health: () =>
+    checkDependencies(
+      "scheduler-scheduler",
+      {
+        database: () => databaseNow(db),
+        redis: () => queueRedis.ping(),
+        jobQueue: () => queue.getJobCounts("waiting", "delayed"),
+        distributedLock: () => lockRedis.ping(),
+      },
+      () => ({ instanceId, leader: leader.isLeader() }),
+    ),
+});
+
 leader.start();
 ticker.start();
 heartbeat.start();
@@ -110,6 +141,7 @@ async function shutdown(signal: string): Promise<void> {
   await heartbeat.stop();
   await leader.stop();
   await queue.close();
+  await metricsServer.close();
   lockRedis.disconnect();
   queueRedis.disconnect();
   await pool.end();

@@ -1,3 +1,5 @@
+import type { SchedulerMetrics } from "@scheduler/core";
+
 /** What one leader tick did. */
 export interface TickResult {
   /** When the tick started (process clock). */
@@ -20,8 +22,13 @@ export interface TickResult {
 export class TickStats {
   private lastTick: TickResult | undefined;
   readonly totals = { ticks: 0, fired: 0, skipped: 0, requeued: 0 };
+  /** Set by main.ts: every recorded tick is also exported to Prometheus. */
+  metrics: SchedulerMetrics | undefined;
 
   record(result: TickResult): void {
+    this.metrics?.tickDuration.observe(result.durationMs / 1000);
+    this.metrics?.tickLag.set(result.lagMs / 1000);
+    this.metrics?.jobsFired.inc(result.fired);
     this.lastTick = result;
     this.totals.ticks += 1;
     this.totals.fired += result.fired;

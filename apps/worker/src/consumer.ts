@@ -59,19 +59,19 @@ interface ExecutionLabels {
   triggerType: string;
 }
 
-/** Counts an execution whose terminal status was recorded, once. */
+/** Counts an execution whose terminal status was recorded, once; runs also by duration. */
 function observeOutcome(
   metrics: Metrics | undefined,
   labels: ExecutionLabels,
   status: string,
   errorType: string | null | undefined,
-  seconds: number,
+  seconds: number | null,
 ): void {
   if (!metrics) return;
   const { jobType: job_type, tenantId: tenant_id, triggerType: trigger_type } = labels;
   metrics.jobExecutions.inc({ job_type, status, tenant_id });
   metrics.executions.inc({ job_type, status, trigger_type });
-  metrics.executionDuration.observe({ job_type, tenant_id }, seconds);
+  if (seconds !== null) metrics.executionDuration.observe({ job_type, tenant_id }, seconds);
   if (status === "failed")
     metrics.failedJobs.inc({ job_type, error_type: errorType ?? "SYSTEM_ERROR" });
 }
@@ -126,7 +126,7 @@ async function processExecution(
   if (claim.kind === "skipped") {
     options.stats.processed += 1;
     const labels = { jobType: "unknown", tenantId: message.tenantId, triggerType: "unknown" };
-    observeOutcome(options.metrics, labels, "skipped", null, 0);
+    observeOutcome(options.metrics, labels, "skipped", null, null);
     log.info({ reason: claim.errorMessage }, "execution skipped");
     return "done";
   }

@@ -13,6 +13,7 @@ import {
   parseKeyRing,
   redisKeys,
   startMetricsServer,
+  trackClockSkew,
   WorkerConfig,
 } from "@scheduler/core";
 import { createDb, createPool, databaseNow } from "@scheduler/db";
@@ -78,11 +79,7 @@ const metrics = createMetrics({ process: "worker" });
 metrics.collectOnScrape(metrics.activeConnections, () => {
   metrics.activeConnections.set({ kind: "postgres" }, pool.totalCount);
 });
-metrics.collectOnScrape(metrics.clockSkew, async () => {
-  const before = Date.now();
-  const dbNow = await databaseNow(db);
-  metrics.clockSkew.set((dbNow.getTime() - (before + Date.now()) / 2) / 1000);
-});
+trackClockSkew(metrics, () => databaseNow(db));
 
 const running = new RunningExecutions();
 const stats: WorkerStats = { active: 0, processed: 0, failed: 0 };

@@ -75,6 +75,7 @@ export {
   type SchedulerMetrics,
   startMetricsServer,
   TICK_DURATION_BUCKETS,
+  trackClockSkew,
 } from "./metrics.js";
 export { EXECUTION_QUEUE, redisKeys } from "./redisKeys.js";
 export {

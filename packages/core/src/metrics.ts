@@ -70,6 +70,8 @@ export interface SchedulerMetrics extends Metrics {
   leader: Gauge<"instance_id">;
   /** scheduler_leader_changes_total: times this instance became leader. */
   leaderChanges: Counter;
+  /** scheduler_partitions_dropped_total: history, rollup and audit partitions retention dropped. */
+  partitionsDropped: Counter;
 }
 
 export interface MetricsOptions {
@@ -239,6 +241,11 @@ export function createMetrics(options: MetricsOptions): Metrics | SchedulerMetri
       help: "Times this scheduler instance became leader",
       registers,
     }),
+    partitionsDropped: new Counter({
+      name: "scheduler_partitions_dropped_total",
+      help: "Monthly partitions (execution history, rollups, audit trail) dropped by retention",
+      registers,
+    }),
   };
   return scheduler;
 }
@@ -348,4 +355,16 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
     "content-length": Buffer.byteLength(body),
   });
   res.end(res.req.method === "HEAD" ? undefined : body);
+}
+
+/**
+ * Keeps `scheduler_clock_skew_seconds` current on scrape: the database clock minus this
+ * process's, taken at the midpoint of the round trip (RELIABILITY.md rule 7).
+ */
+export function trackClockSkew(metrics: Metrics, databaseNow: () => Promise<Date>): void {
+  metrics.collectOnScrape(metrics.clockSkew, async () => {
+    const before = Date.now();
+    const dbNow = await databaseNow();
+    metrics.clockSkew.set((dbNow.getTime() - (before + Date.now()) / 2) / 1000);
+  });
 }
