@@ -126,6 +126,7 @@ const metricsServer = await startMetricsServer({
       () => ({ instanceId, leader: leader.isLeader() }),
     ),
 });
+logger.info({ metricsPort: metricsServer.port }, "metrics listening");
 
 leader.start();
 ticker.start();

@@ -163,6 +163,7 @@ const metricsServer = await startMetricsServer({
       jobQueue: () => queue.getJobCounts("waiting", "active"),
     }),
 });
+logger.info({ metricsPort: metricsServer.port }, "metrics listening");
 
 // Listed and listening before the first execution is taken.
 await heartbeat.start();

@@ -55,16 +55,26 @@ describe("each process's /metrics during a run", () => {
       HTTP_JOB_ALLOWED_CIDRS: "127.0.0.0/8",
       PORT: String(port),
       HOST: "127.0.0.1",
-      LOG_LEVEL: "warn",
+      LOG_LEVEL: "info",
       NODE_ENV: "test",
       SCHEDULER_LOCK_TTL_MS: "3000",
     };
-    for (const name of ["api", "scheduler", "worker"] as const) {
-      processes.push(startApp(name, { ...env, METRICS_PORT: String(metricsPorts[name]) }));
-    }
+    // Each process binds an ephemeral metrics port and logs it: ports picked in advance
+    // could be taken meanwhile by another test's process.
+    const started = (["api", "scheduler", "worker"] as const).map((name) => {
+      const p = startApp(name, env);
+      processes.push(p);
+      return p;
+    });
     const scrape = async (name: keyof typeof metricsPorts) =>
       (await fetch(`http://127.0.0.1:${metricsPorts[name]}/metrics`)).text();
     try {
+      for (const p of started) {
+        metricsPorts[p.name] = await waitFor(
+          () => Number(/"metricsPort":(\d+)/.exec(p.output())?.[1]) || undefined,
+          { timeoutMs: 60_000, what: `${p.name} metrics port` },
+        );
+      }
       for (const name of ["api", "scheduler", "worker"] as const) {
         await waitFor(
           async () =>
@@ -148,6 +158,10 @@ describe("each process's /metrics during a run", () => {
       expect(sample(api, "scheduler_jobs_total", { status: "inactive" })).toBe(1);
       expect(api).not.toContain(job.id);
       expect(worker).not.toContain(job.id);
+    } catch (error) {
+      (error as Error).message +=
+        `\n${processes.map((p) => `--- ${p.name}\n${p.output().slice(-3000)}`).join("\n")}`;
+      throw error;
     } finally {
       target.close();
     }
