@@ -1,0 +1,252 @@
+/**
+ * api: with 100,000 jobs stored (100 tenants × 1000, inserted in SQL), the API process
+ * alone under autocannon: `GET /jobs/{id}`, `GET /jobs?limit=50` and `POST /jobs`, each
+ * at a steady 300 req/s (latency) and then flat out (throughput). Latencies are every
+ * response's own time, as autocannon reports it per response.
+ *
+ *   node --conditions=@scheduler/source --import tsx bench/workloads/api.ts \
+ *     [--jobs 100000] [--runs 3] [--rate 300] [--seconds 20] [--connections 10]
+ */
+import { randomUUID } from "node:crypto";
+import { parseArgs } from "node:util";
+import { signTestJwt } from "@scheduler/testkit/jwt";
+import autocannon from "autocannon";
+import { insertJobs, TENANTS } from "../lib/ours.js";
+import { type ProcessFigures, samplerFor } from "../lib/procStats.js";
+import { waitForQuietMachine } from "../lib/quiet.js";
+import { appendResults, environmentLines } from "../lib/report.js";
+import { closeAll, JWT_SECRET, Scratch } from "../lib/scratch.js";
+import { percentile, showSpread, sleep, spread, table } from "../lib/stats.js";
+import { freePort } from "../lib/target.js";
+
+const { values } = parseArgs({
+  options: {
+    jobs: { type: "string", default: "100000" },
+    runs: { type: "string", default: "3" },
+    rate: { type: "string", default: "300" },
+    seconds: { type: "string", default: "20" },
+    connections: { type: "string", default: "10" },
+    "no-append": { type: "boolean", default: false },
+  },
+});
+const seconds = Number(values.seconds);
+const PREFIX = "/api/v1/scheduler";
+
+type Endpoint = "GET /jobs/{id}" | "GET /jobs?limit=50" | "POST /jobs";
+const ENDPOINTS: Endpoint[] = ["GET /jobs/{id}", "GET /jobs?limit=50", "POST /jobs"];
+
+interface LoadResult {
+  endpoint: Endpoint;
+  mode: "steady" | "flat out";
+  requestsPerSecond: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  processes: Record<string, ProcessFigures>;
+}
+
+interface Fixture {
+  base: string;
+  tokens: string[];
+  /** Stored jobs, with the index of their tenant's token. */
+  jobs: { id: string; tenant: number }[];
+}
+
+const pick = <T>(list: T[]) => list[Math.floor(Math.random() * list.length)]!;
+let created = 0;
+
+/** The request autocannon sends next: a random stored job or tenant, a new job's body. */
+function nextRequest(endpoint: Endpoint, fixture: Fixture, targetUrl: string) {
+  return (req: autocannon.Request) => {
+    if (endpoint === "GET /jobs/{id}") {
+      const job = pick(fixture.jobs);
+      return {
+        ...req,
+        method: "GET",
+        path: `${PREFIX}/jobs/${job.id}`,
+        headers: auth(fixture.tokens[job.tenant]!),
+      };
+    }
+    const token = pick(fixture.tokens);
+    if (endpoint === "GET /jobs?limit=50") {
+      return { ...req, method: "GET", path: `${PREFIX}/jobs?limit=50`, headers: auth(token) };
+    }
+    const body = JSON.stringify({
+      name: `api-bench-${created++}-${randomUUID().slice(0, 8)}`,
+      cronExpression: "17 3 * * * *",
+      timezone: "Europe/Berlin",
+      jobType: "http",
+      config: { url: targetUrl, method: "GET" },
+    });
+    return {
+      ...req,
+      method: "POST",
+      path: `${PREFIX}/jobs`,
+      headers: { ...auth(token), "content-type": "application/json" },
+      body,
+    };
+  };
+}
+
+const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+
+async function load(
+  endpoint: Endpoint,
+  rate: number | undefined,
+  fixture: Fixture,
+  api: { name: string; pid: number },
+  backends: () => number[],
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  const sampler = samplerFor([api], backends);
+  sampler.start();
+  const from = Date.now();
+  const instance = autocannon({
+    url: fixture.base,
+    connections: Number(values.connections),
+    duration: seconds,
+    ...(rate ? { overallRate: rate } : {}),
+    requests: [{ setupRequest: nextRequest(endpoint, fixture, "http://127.0.0.1:9/never-called") }],
+  });
+  instance.on("response", (_client: unknown, _status: number, _bytes: number, ms: number) =>
+    latencies.push(ms),
+  );
+  const result = await instance;
+  sampler.stop();
+  return {
+    endpoint,
+    mode: rate ? "steady" : "flat out",
+    requestsPerSecond: result.requests.total / seconds,
+    p50: percentile(latencies, 0.5),
+    p95: percentile(latencies, 0.95),
+    p99: percentile(latencies, 0.99),
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    processes: sampler.window(from, Date.now()),
+  };
+}
+
+async function runOnce(): Promise<LoadResult[]> {
+  await waitForQuietMachine();
+  const scratch = await Scratch.create();
+  try {
+    await insertJobs(scratch, {
+      namePrefix: "stored-",
+      count: Number(values.jobs),
+      cron: "0 30 3 * * *",
+      nextAt: new Date(Date.now() + 86_400_000),
+      targetUrl: "http://127.0.0.1:9/x",
+    });
+    await scratch.pool.query("VACUUM ANALYZE scheduled_jobs");
+    const port = await freePort();
+    // A limit no bench load reaches: the limiter's Redis round trip is still measured.
+    const api = scratch.startApp(
+      "api",
+      scratch.appEnv({ PORT: String(port), TENANT_RATE_LIMIT_PER_MINUTE: "100000000" }),
+    );
+    const base = `http://127.0.0.1:${port}`;
+    for (let ok = false; !ok; await sleep(250))
+      ok = (await fetch(`${base}/health`).catch(() => null))?.ok ?? false;
+    const { rows } = await scratch.pool.query(
+      "SELECT id, tenant_id FROM scheduled_jobs ORDER BY random() LIMIT 5000",
+    );
+    const fixture: Fixture = {
+      base,
+      tokens: TENANTS.map((tenantId) =>
+        signTestJwt(
+          { sub: tenantId, tenantId, permissions: ["jobs:read", "jobs:write"] },
+          JWT_SECRET,
+        ),
+      ),
+      jobs: rows.map((r) => ({
+        id: r.id as string,
+        tenant: TENANTS.indexOf(r.tenant_id as string),
+      })),
+    };
+    const results: LoadResult[] = [];
+    // Warm-up: JIT and connection pools, not measured.
+    for (const endpoint of ENDPOINTS) await warm(endpoint, fixture);
+    for (const endpoint of ENDPOINTS) {
+      results.push(await load(endpoint, Number(values.rate), fixture, api, scratch.backendPids()));
+      results.push(await load(endpoint, undefined, fixture, api, scratch.backendPids()));
+    }
+    return results;
+  } finally {
+    await scratch.close();
+  }
+}
+
+async function warm(endpoint: Endpoint, fixture: Fixture): Promise<void> {
+  await autocannon({
+    url: fixture.base,
+    connections: 5,
+    amount: 500,
+    requests: [{ setupRequest: nextRequest(endpoint, fixture, "http://127.0.0.1:9/x") }],
+  });
+}
+
+const TARGETS: Partial<Record<Endpoint, number>> = { "GET /jobs/{id}": 5, "POST /jobs": 15 };
+
+function report(all: LoadResult[][]): string[] {
+  const rows: string[][] = [];
+  for (const endpoint of ENDPOINTS) {
+    for (const mode of ["steady", "flat out"] as const) {
+      const runs = all.map((r) => r.find((x) => x.endpoint === endpoint && x.mode === mode)!);
+      const s = (f: (r: LoadResult) => number, d?: number) => showSpread(spread(runs.map(f)), d);
+      const p95 = spread(runs.map((r) => r.p95));
+      const goal = mode === "steady" ? TARGETS[endpoint] : undefined;
+      rows.push([
+        endpoint,
+        mode === "steady" ? `${values.rate} req/s` : `flat out, ${values.connections} connections`,
+        s((r) => r.requestsPerSecond, 0),
+        s((r) => r.p50),
+        s((r) => r.p95),
+        s((r) => r.p99),
+        s((r) => r.non2xx + r.errors, 0),
+        s((r) => r.processes.api?.cpuPercent ?? Number.NaN, 0),
+        s((r) => r.processes["postgres (this run's backends)"]?.cpuPercent ?? Number.NaN, 0),
+        s((r) => r.processes.api?.peakRssMb ?? Number.NaN, 0),
+        goal ? `p95 < ${goal} ms: ${p95.median < goal ? "met" : "**missed**"}` : "",
+      ]);
+    }
+  }
+  return [
+    `### ${Number(values.jobs).toLocaleString("en-US")} jobs stored, API process alone — ${all.length} runs, ${seconds} s per load, medians (min–max)`,
+    "",
+    table(
+      [
+        "endpoint",
+        "load",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "non-2xx + errors",
+        "api CPU %",
+        "its postgres backends CPU %",
+        "api peak RSS MB",
+        "target",
+      ],
+      rows,
+    ),
+    "",
+  ];
+}
+
+const environment = await environmentLines();
+const all: LoadResult[][] = [];
+try {
+  for (let i = 0; i < Number(values.runs); i++) {
+    all.push(await runOnce());
+    console.error(JSON.stringify(all.at(-1)!.map(({ processes, ...r }) => r)));
+  }
+} finally {
+  await closeAll();
+}
+const command = `node --conditions=@scheduler/source --import tsx bench/workloads/api.ts --jobs ${values.jobs} --runs ${values.runs} --rate ${values.rate} --seconds ${seconds} --connections ${values.connections}`;
+const body = [...environment, "", ...report(all)];
+if (values["no-append"]) console.log(body.join("\n"));
+else appendResults("api (100,000 jobs stored)", command, body);
+process.exit(0);
