@@ -5,13 +5,15 @@
  * response's own time, as autocannon reports it per response.
  *
  *   node --conditions=@scheduler/source --import tsx bench/workloads/api.ts \
- *     [--jobs 100000] [--runs 3] [--rate 300] [--seconds 20] [--connections 10]
+ *     [--jobs 100000] [--runs 3] [--rate 300] [--seconds 20] [--connections 10] [--profile]
  */
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { signTestJwt } from "@scheduler/testkit/jwt";
 import autocannon from "autocannon";
+import { describeProfiles } from "../lib/cpuProfile.js";
 import { insertJobs, TENANTS } from "../lib/ours.js";
+import { REPO_ROOT } from "../lib/processes.js";
 import { type ProcessFigures, samplerFor } from "../lib/procStats.js";
 import { waitForQuietMachine } from "../lib/quiet.js";
 import { appendResults, environmentLines } from "../lib/report.js";
@@ -26,6 +28,7 @@ const { values } = parseArgs({
     rate: { type: "string", default: "300" },
     seconds: { type: "string", default: "20" },
     connections: { type: "string", default: "10" },
+    profile: { type: "boolean", default: false },
     "no-append": { type: "boolean", default: false },
   },
 });
@@ -128,7 +131,7 @@ async function load(
   };
 }
 
-async function runOnce(): Promise<LoadResult[]> {
+async function runOnce(profileDir?: string): Promise<LoadResult[]> {
   await waitForQuietMachine();
   const scratch = await Scratch.create();
   try {
@@ -145,6 +148,7 @@ async function runOnce(): Promise<LoadResult[]> {
     const api = scratch.startApp(
       "api",
       scratch.appEnv({ PORT: String(port), TENANT_RATE_LIMIT_PER_MINUTE: "100000000" }),
+      profileDir ? { cpuProfileDir: profileDir } : {},
     );
     const base = `http://127.0.0.1:${port}`;
     for (let ok = false; !ok; await sleep(250))
@@ -208,7 +212,7 @@ function report(all: LoadResult[][]): string[] {
         s((r) => r.processes.api?.cpuPercent ?? Number.NaN, 0),
         s((r) => r.processes["postgres (this run's backends)"]?.cpuPercent ?? Number.NaN, 0),
         s((r) => r.processes.api?.peakRssMb ?? Number.NaN, 0),
-        goal ? `p95 < ${goal} ms: ${p95.median < goal ? "met" : "**missed**"}` : "",
+        goal && p95.runs > 0 ? `p95 < ${goal} ms: ${p95.median < goal ? "met" : "**missed**"}` : "",
       ]);
     }
   }
@@ -241,6 +245,12 @@ try {
   for (let i = 0; i < Number(values.runs); i++) {
     all.push(await runOnce());
     console.error(JSON.stringify(all.at(-1)!.map(({ processes, ...r }) => r)));
+  }
+  if (values.profile) {
+    const dir = `${REPO_ROOT}bench/profiles/api-${Date.now()}`;
+    await runOnce(dir);
+    console.error(`CPU profile of the api (an extra run, not in the medians): ${dir}`);
+    console.error(describeProfiles(dir));
   }
 } finally {
   await closeAll();

@@ -6,14 +6,16 @@
  * (bench/schedules/ is the scheduler-only tick benchmark; this is the end-to-end one.)
  *
  *   node --conditions=@scheduler/source --import tsx bench/workloads/schedules.ts \
- *     [--jobs 100000] [--runs 3] [--parallel 2] [--idle-seconds 60] [--baseline]
+ *     [--jobs 100000] [--runs 3] [--parallel 2] [--idle-seconds 60] [--baseline] [--profile]
  */
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { Baseline } from "../baseline/baseline.js";
 import { compareTable, processRows, type Row } from "../lib/compare.js";
+import { describeProfiles } from "../lib/cpuProfile.js";
 import { redisBytesUnder } from "../lib/history.js";
 import { startOurStack } from "../lib/ours.js";
+import { REPO_ROOT } from "../lib/processes.js";
 import { type ProcessFigures, samplerFor } from "../lib/procStats.js";
 import { waitForQuietMachine } from "../lib/quiet.js";
 import { appendResults, environmentLines } from "../lib/report.js";
@@ -45,6 +47,7 @@ const { values } = parseArgs({
     parallel: { type: "string", default: "2" },
     "idle-seconds": { type: "string", default: "60" },
     baseline: { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
     "no-append": { type: "boolean", default: false },
   },
 });
@@ -82,13 +85,17 @@ async function createThroughApi(base: string, targetUrl: string): Promise<number
   return (performance.now() - started) / 1000;
 }
 
-async function runOurs(): Promise<SchedulesRun> {
+async function runOurs(profileDir?: string): Promise<SchedulesRun> {
   await waitForQuietMachine();
   const scratch = await Scratch.create();
   const target = await startTarget();
   try {
     const port = await freePort();
-    const stack = await startOurStack(scratch, { targetUrl: target.url, withApi: { port } });
+    const stack = await startOurStack(scratch, {
+      targetUrl: target.url,
+      withApi: { port },
+      ...(profileDir ? { cpuProfileDir: profileDir } : {}),
+    });
     const createSeconds = await createThroughApi(`http://127.0.0.1:${port}`, target.url);
     await sleep(5000);
     const sampler = samplerFor([stack.scheduler, stack.worker, stack.api!], scratch.backendPids());
@@ -197,6 +204,12 @@ try {
       results.push(await runBaseline());
       console.error(JSON.stringify(results.at(-1)));
     }
+  }
+  if (values.profile) {
+    const dir = `${REPO_ROOT}bench/profiles/schedules-${Date.now()}`;
+    await runOurs(dir);
+    console.error(`CPU profiles (an extra run, not in the medians): ${dir}`);
+    console.error(describeProfiles(dir));
   }
 } finally {
   await closeAll();

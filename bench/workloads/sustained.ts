@@ -82,17 +82,19 @@ async function measureWindow(
   settleMs: number,
   windowSeconds: number,
 ): Promise<HoldRun> {
-  await sleep(settleMs);
+  // Every-second jobs fire at whole seconds: start half-way through a second and read the
+  // backlog at that same phase each time, so samples do not alias with the firing.
+  await sleep(settleMs + 1500 - ((Date.now() + settleMs) % 1000));
   const sampler = samplerFor(side.processes, side.scratch.backendPids());
   sampler.start();
   const pgBefore = await pgCounters(side.scratch.pool);
   const from = new Date();
   const backlog: [number, number][] = [];
-  while (Date.now() < from.getTime() + windowSeconds * 1000) {
-    backlog.push([(Date.now() - from.getTime()) / 1000, await side.backlog()]);
-    await sleep(2000);
+  for (let at = 0; at <= windowSeconds; at += 2) {
+    await sleep(from.getTime() + at * 1000 - Date.now());
+    backlog.push([at, await side.backlog()]);
   }
-  const to = new Date();
+  const to = new Date(from.getTime() + windowSeconds * 1000);
   sampler.stop();
   const pg = pgDelta(pgBefore, await pgCounters(side.scratch.pool));
   const figures = await windowFigures(side.scratch.pool, side.table, from, to);
@@ -107,7 +109,7 @@ async function measureWindow(
     backlogLast: values.at(-1)!,
     backlogMax: Math.max(...values),
     backlogSlope: slope(backlog),
-    held: isHeld(side.rate, figures.executionsPerSecond, growth, figures.skipped),
+    held: isHeld(side.rate, windowSeconds, figures.executionsPerSecond, growth, figures.skipped),
     processes: sampler.window(from.getTime(), to.getTime()),
     commitsPerExecution: pg.commits / Math.max(1, figures.completed),
     loadAverage: loadavg()[0]!,

@@ -57,7 +57,7 @@ export function sustainedReport(
 ): string[] {
   const count = (side: Side) => results.filter((r) => r.side === side).length;
   const how = laddered
-    ? "the highest rate of a ladder (10 s steps ×1.25, held: ≥ 95 % completed, backlog growth < 0.5 s of work, nothing skipped)"
+    ? "the highest rate of a ladder (10 s steps ×1.25, held: ≥ 95 % completed (90 % in a 10 s step), backlog growth < 0.5 s of work, nothing skipped)"
     : "rates given on the command line";
   return [
     `### Every-second jobs held ${results[0]?.seconds ?? 60} s — worker concurrency ${concurrency}, ${count("ours")} + ${count("baseline")} runs`,
