@@ -25,6 +25,7 @@ import { registerErrorHandling } from "./plugins/errors.js";
 import { registerRequestMetrics } from "./plugins/metrics.js";
 import { registerOpenApi } from "./plugins/openapi.js";
 import { TenantRateLimiter } from "./plugins/rateLimit.js";
+import { auditRoutes } from "./routes/audit.js";
 import { executionRoutes } from "./routes/executions.js";
 import { healthRoutes } from "./routes/health.js";
 import { internalRoutes } from "./routes/internal.js";
@@ -156,7 +157,7 @@ export async function buildApp(config: ApiConfig, deps: AppDeps): Promise<Fastif
     healthKey: ctx.keys.healthCheck,
   });
   await app.register(internalRoutes, ctx);
-  for (const routes of [jobRoutes, jobActionRoutes, executionRoutes, monitorRoutes]) {
+  for (const routes of [jobRoutes, jobActionRoutes, executionRoutes, auditRoutes, monitorRoutes]) {
     await app.register(routes, { ...ctx, prefix: TENANT_PREFIX });
   }
   return app;

@@ -24,6 +24,7 @@ import {
   type NewJobRow,
   updateJob,
 } from "@scheduler/db";
+import { type Actor, creationEntry, jobChanges, recordAudit, runEntry } from "./audit.js";
 import type { Dispatcher } from "./dispatch.js";
 
 /** How configs are stored and shown: secret values sealed at rest, masked in answers. */
@@ -32,13 +33,6 @@ export interface ConfigSecrets {
   seal(jobType: string, config: unknown, previous?: unknown): unknown;
   /** The config to show: secret values as '******'. */
   mask(jobType: string, stored: unknown): unknown;
-}
-
-/** Who acts: the tenant and the user, from a token or named by an internal caller. */
-export interface Actor {
-  tenantId: string;
-  /** Null for an internal caller that names no user (e.g. a trigger without triggeredBy). */
-  userId: string | null;
 }
 
 export interface JobServiceOptions {
@@ -55,13 +49,21 @@ const notFound = (jobId: string) => new AppError("JOB_NOT_FOUND", `no job ${jobI
 
 /**
  * Every state change of a job, shared by the tenant API and the internal API so both
- * apply the same rules. Each runs in one transaction; queue signals follow the commit.
+ * apply the same rules. Each runs in one transaction, which also writes the change's
+ * audit event, so a change that fails records none; queue signals follow the commit.
  */
 export class JobService {
   constructor(private readonly options: JobServiceOptions) {}
 
-  /** Creates jobs all or nothing; `index` in an error's details names the failing one. */
-  async create(actor: Actor, requests: CreateJobRequest[]): Promise<JobRow[]> {
+  /**
+   * Creates jobs all or nothing; `index` in an error's details names the failing one.
+   * A `batch` call records one audit event listing every job it created.
+   */
+  async create(
+    actor: Actor,
+    requests: CreateJobRequest[],
+    options: { batch?: boolean } = {},
+  ): Promise<JobRow[]> {
     const createdBy = actor.userId;
     if (!createdBy) throw new AppError("VALIDATION_ERROR", "createdBy is required");
     const rows = requests.map((request, index) =>
@@ -93,7 +95,10 @@ export class JobService {
             },
           );
         }
-        return insertJobs(tx, rows);
+        const created = await insertJobs(tx, rows);
+        const entry = creationEntry(created, options.batch ?? false, this.options.secrets.mask);
+        await recordAudit(tx, actor, entry);
+        return created;
       }),
     );
   }
@@ -167,7 +172,9 @@ export class JobService {
               nextExecutionAt: job.status === "paused" ? null : job.nextExecutionAt,
             }
           : columns;
-        return (await updateJob(tx, actor.tenantId, jobId, values))!;
+        const updated = (await updateJob(tx, actor.tenantId, jobId, values))!;
+        await this.audit(tx, actor, "job.update", job, updated);
+        return updated;
       }),
     );
   }
@@ -175,9 +182,13 @@ export class JobService {
   /** Deletes a job after cancelling its pending and running executions. */
   async remove(actor: Actor, jobId: string): Promise<void> {
     const cancelled = await this.options.db.transaction(async (tx) => {
-      if (!(await lockJob(tx, actor.tenantId, jobId))) throw notFound(jobId);
+      const job = await lockJob(tx, actor.tenantId, jobId);
+      if (!job) throw notFound(jobId);
       const cancelled = await cancelJobExecutions(tx, jobId);
       await deleteJob(tx, actor.tenantId, jobId);
+      await this.audit(tx, actor, "job.delete", job, undefined, {
+        cancelledExecutions: cancelled.length,
+      });
       return cancelled;
     });
     await this.options.dispatcher.cancel(cancelled);
@@ -187,16 +198,23 @@ export class JobService {
   async pause(actor: Actor, jobId: string): Promise<JobRow> {
     let cancelled: Awaited<ReturnType<typeof cancelJobExecutions>> = [];
     const row = await this.inTransaction(actor, jobId, async (tx, job) => {
-      if (job.status === "paused") return job;
+      if (job.status === "paused") {
+        await this.audit(tx, actor, "job.pause", job, job);
+        return job;
+      }
       assertTransition(
         job.status === "active",
         `job ${jobId} is ${job.status}; only an active job can be paused`,
       );
       cancelled = await cancelJobExecutions(tx, jobId, { onlyPendingAfter: await databaseNow(tx) });
-      return (await updateJob(tx, actor.tenantId, jobId, {
+      const paused = (await updateJob(tx, actor.tenantId, jobId, {
         status: "paused",
         nextExecutionAt: null,
       }))!;
+      await this.audit(tx, actor, "job.pause", job, paused, {
+        cancelledExecutions: cancelled.length,
+      });
+      return paused;
     });
     await this.options.dispatcher.cancel(cancelled);
     return row;
@@ -205,7 +223,10 @@ export class JobService {
   /** paused → active, next run computed from now: no catch-up for the pause (idempotent). */
   async resume(actor: Actor, jobId: string): Promise<JobRow> {
     return this.inTransaction(actor, jobId, async (tx, job) => {
-      if (job.status === "active") return job;
+      if (job.status === "active") {
+        await this.audit(tx, actor, "job.resume", job, job);
+        return job;
+      }
       assertTransition(
         job.status === "paused",
         `job ${jobId} is ${job.status}; only a paused job can be resumed`,
@@ -214,36 +235,44 @@ export class JobService {
       const next = firstExecutionAt(schedule, await databaseNow(tx), job);
       const reachedMax = job.maxExecutions !== null && job.executionCount >= job.maxExecutions;
       const status = next && !reachedMax ? "active" : "inactive";
-      return (await updateJob(tx, actor.tenantId, jobId, {
+      const resumed = (await updateJob(tx, actor.tenantId, jobId, {
         status,
         nextExecutionAt: status === "active" ? next : null,
       }))!;
+      await this.audit(tx, actor, "job.resume", job, resumed);
+      return resumed;
     });
   }
 
   /** → inactive, cancelling pending and running executions (idempotent). */
   async stop(actor: Actor, jobId: string): Promise<JobRow> {
     let cancelled: Awaited<ReturnType<typeof cancelJobExecutions>> = [];
-    const row = await this.inTransaction(actor, jobId, async (tx) => {
+    const row = await this.inTransaction(actor, jobId, async (tx, job) => {
       cancelled = await cancelJobExecutions(tx, jobId);
-      return (await updateJob(tx, actor.tenantId, jobId, {
+      const stopped = (await updateJob(tx, actor.tenantId, jobId, {
         status: "inactive",
         nextExecutionAt: null,
       }))!;
+      await this.audit(tx, actor, "job.stop", job, stopped, {
+        cancelledExecutions: cancelled.length,
+      });
+      return stopped;
     });
     await this.options.dispatcher.cancel(cancelled);
     return row;
   }
 
   /**
-   * A manual (or retry) run now, paused jobs included. The job row lock serialises
-   * triggers, so two at once cannot both pass the maxConcurrent check.
+   * A manual run now, paused jobs included; with `retryOf`, a retry of that (failed or
+   * cancelled) execution, audited as its retry. The job row lock serialises triggers,
+   * so two at once cannot both pass the maxConcurrent check.
    */
   async trigger(
     actor: Actor,
     jobId: string,
-    triggerType: "manual" | "retry" = "manual",
+    options: { retryOf?: ExecutionRow } = {},
   ): Promise<ExecutionRow> {
+    const triggerType = options.retryOf ? "retry" : "manual";
     const execution = await this.inTransaction(actor, jobId, async (tx, job) => {
       const running = await countRunningExecutions(tx, jobId);
       if (running >= job.maxConcurrent) {
@@ -263,10 +292,24 @@ export class JobService {
           scheduledAt: await databaseNow(tx),
         },
       ]);
+      await recordAudit(tx, actor, runEntry(jobId, row!, options.retryOf));
       return row!;
     });
     await this.options.dispatcher.enqueue(execution);
     return execution;
+  }
+
+  /** Records a change of one job: its changed fields, and `facts` such as executions cancelled. */
+  private audit(
+    tx: Db,
+    actor: Actor,
+    action: "job.update" | "job.delete" | "job.pause" | "job.resume" | "job.stop",
+    before: JobRow,
+    after: JobRow | undefined,
+    facts: Record<string, unknown> = {},
+  ): Promise<void> {
+    const changes = { ...jobChanges(before, after, this.options.secrets.mask), ...facts };
+    return recordAudit(tx, actor, { action, targetType: "job", targetId: before.id, changes });
   }
 
   private inTransaction<T>(

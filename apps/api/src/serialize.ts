@@ -1,5 +1,5 @@
 import { AppError } from "@scheduler/core";
-import type { ExecutionRow, JobRow, ListCursor } from "@scheduler/db";
+import type { AuditEventRow, ExecutionRow, JobRow } from "@scheduler/db";
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -60,17 +60,40 @@ export function toExecutionResponse(row: ExecutionRow) {
   };
 }
 
-/** Opaque list cursor: the (createdAt, id) of the last row of a page. */
-export function encodeCursor(row: { createdAt: Date; id: string }): string {
-  return Buffer.from(JSON.stringify([row.createdAt.getTime(), row.id])).toString("base64url");
+/** An audit event as API.md's GET /audit lists it. */
+export function toAuditEventResponse(row: AuditEventRow) {
+  return {
+    id: row.id,
+    at: row.at.toISOString(),
+    actor: { type: row.actorType, id: row.actorId },
+    action: row.action,
+    targetType: row.targetType,
+    targetId: row.targetId,
+    requestId: row.requestId,
+    changes: row.changes,
+  };
 }
 
-export function decodeCursor(cursor: string | undefined): ListCursor | undefined {
+/**
+ * Where a page ends: the instant its list is ordered by (a job's createdAt, an
+ * execution's scheduledAt, an audit event's at) and the row's id, the tiebreaker.
+ */
+export interface PagePosition {
+  at: Date;
+  id: string;
+}
+
+/** Opaque list cursor: the position of the last row of a page. */
+export function encodeCursor(position: PagePosition): string {
+  return Buffer.from(JSON.stringify([position.at.getTime(), position.id])).toString("base64url");
+}
+
+export function decodeCursor(cursor: string | undefined): PagePosition | undefined {
   if (cursor === undefined) return undefined;
   try {
     const [ms, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown[];
     if (typeof ms === "number" && typeof id === "string" && /^[0-9a-f-]{36}$/i.test(id)) {
-      return { createdAt: new Date(ms), id };
+      return { at: new Date(ms), id };
     }
   } catch {
     // falls through to the error below
@@ -80,16 +103,20 @@ export function decodeCursor(cursor: string | undefined): ListCursor | undefined
   });
 }
 
-/** One page of a list: `limit + 1` rows were asked for, to know whether more follow. */
-export function toPage<Row extends { createdAt: Date; id: string }, Out>(
+/**
+ * One page of a list: `limit + 1` rows were asked for, to know whether more follow.
+ * `positionOf` gives a row's place in the list's order.
+ */
+export function toPage<Row, Out>(
   rows: Row[],
   limit: number,
   map: (row: Row) => Out,
+  positionOf: (row: Row) => PagePosition,
 ): { data: Out[]; nextCursor: string | null } {
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   return {
     data: page.map(map),
-    nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
+    nextCursor: rows.length > limit && last ? encodeCursor(positionOf(last)) : null,
   };
 }

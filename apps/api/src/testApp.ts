@@ -87,6 +87,9 @@ export async function createJob(
   };
 }
 
+/** Default slots of insertExecution: one millisecond apart, so two calls never share a slot. */
+let lastDefaultSlot = 0;
+
 /** Inserts an execution of a job directly, in any status, as the scheduler or a worker would leave it. */
 export async function insertExecution(
   pool: { query(sql: string, params: unknown[]): Promise<{ rows: { id: string }[] }> },
@@ -94,7 +97,8 @@ export async function insertExecution(
   status: string,
   extra: { durationMs?: number; errorType?: string; retryCount?: number; scheduledAt?: Date } = {},
 ): Promise<string> {
-  const scheduledAt = extra.scheduledAt ?? new Date();
+  lastDefaultSlot = Math.max(Date.now(), lastDefaultSlot + 1);
+  const scheduledAt = extra.scheduledAt ?? new Date(lastDefaultSlot);
   const { rows } = await pool.query(
     `INSERT INTO job_executions (job_id, tenant_id, execution_id, trigger_type, status, scheduled_at, started_at, duration_ms, error_type, retry_count)
      VALUES ($1, $2, $3, 'scheduled', $4::varchar, $5, CASE WHEN $4::varchar IN ('pending', 'skipped') THEN NULL ELSE $5::timestamptz END, $6, $7, $8) RETURNING id`,

@@ -1,4 +1,11 @@
-export { ApiConfig, ConfigError, loadConfig, SchedulerConfig, WorkerConfig } from "./config.js";
+export {
+  ApiConfig,
+  ConfigError,
+  loadConfig,
+  MigrateConfig,
+  SchedulerConfig,
+  WorkerConfig,
+} from "./config.js";
 export {
   assertTimezone,
   type CronSchedule,

@@ -25,6 +25,7 @@ const SCHEDULER_ONLY = [
   "scheduler_jobs_fired_total",
   "scheduler_leader",
   "scheduler_leader_changes_total",
+  "scheduler_partitions_dropped_total",
 ];
 
 /** Names declared by `# TYPE` lines of a text exposition, with their type. */
@@ -69,6 +70,7 @@ describe("createMetrics", () => {
     expect(scheduler.get("scheduler_tick_duration_seconds")).toBe("histogram");
     expect(scheduler.get("scheduler_tick_lag_seconds")).toBe("gauge");
     expect(scheduler.get("scheduler_leader_changes_total")).toBe("counter");
+    expect(scheduler.get("scheduler_partitions_dropped_total")).toBe("counter");
   });
 
   it("includes Node's default process metrics under their usual names", async () => {

@@ -1,5 +1,11 @@
 export { createDb, createPool, type Db, isUniqueViolation, type PoolOptions } from "./client.js";
-export { MIGRATIONS_FOLDER, runMigrations } from "./migrate.js";
+export { MIGRATIONS_FOLDER, type MigrateOptions, runMigrations } from "./migrate.js";
+export {
+  type AuditCursor,
+  type AuditListFilter,
+  insertAuditEvent,
+  listAuditEvents,
+} from "./queries/audit.js";
 export {
   advanceJobs,
   claimDueJobs,
@@ -30,10 +36,9 @@ export {
   cancelExecution,
   cancelJobExecutions,
   countRunningExecutions,
+  type ExecutionCursor,
   type ExecutionListFilter,
   type ExecutionOutcome,
-  type ExecutionStats,
-  executionStats,
   findExecution,
   findStalePendingExecutions,
   finishExecution,
@@ -68,9 +73,21 @@ export {
   renewLeadership,
 } from "./queries/locks.js";
 export {
+  listPartitions,
+  maintainPartitions,
+  PARTITION_MONTHS_AHEAD,
+  type Partition,
+  type PartitionMaintenanceOptions,
+} from "./queries/partitions.js";
+export { ALL_JOBS, durationBucket, type ExecutionStats, executionStats } from "./queries/stats.js";
+export {
+  type AuditEventRow,
+  auditEvents,
   type ExecutionRow,
+  executionRollups,
   type JobRow,
   jobExecutions,
+  type NewAuditEventRow,
   type NewJobRow,
   scheduledJobs,
   schedulerLocks,

@@ -77,3 +77,24 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     },
   };
 }
+
+/**
+ * A fresh database with no migrations applied: for upgrade tests (migrate it part way
+ * with `runMigrations(url, { through })`) and for commands that migrate it themselves.
+ */
+export async function createEmptyTestDatabase(): Promise<TestDatabase> {
+  const name = `scheduler_t_${randomBytes(6).toString("hex")}`;
+  await withAdmin((admin) => admin.query(`CREATE DATABASE "${name}"`));
+  const url = withDatabase(TEST_DATABASE_URL, name);
+  const pool = createPool(url, { max: 10 });
+  return {
+    url,
+    name,
+    pool,
+    db: createDb(pool),
+    async drop() {
+      await pool.end();
+      await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+    },
+  };
+}

@@ -1,4 +1,9 @@
-export { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from "./database.js";
+export {
+  createEmptyTestDatabase,
+  createTestDatabase,
+  TEST_DATABASE_URL,
+  type TestDatabase,
+} from "./database.js";
 export { test } from "./fixtures.js";
 export { signTestJwt, TEST_CONFIG_ENCRYPTION_KEY } from "./jwt.js";
 export { createTestRedis, TEST_REDIS_URL, type TestRedis } from "./redis.js";

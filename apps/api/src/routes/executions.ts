@@ -4,24 +4,26 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { z } from "zod";
 import type { ApiContext } from "../context.js";
-import { actorOf, principalOf, requirePermission } from "../plugins/auth.js";
+import { principalOf, requirePermission } from "../plugins/auth.js";
 import { decodeCursor, toExecutionResponse, toPage } from "../serialize.js";
+import { userActor } from "./audit.js";
 import { ExecutionListQuery, IdParams, StatsQuery } from "./schemas.js";
 
-/** One page of a tenant's executions, newest first. */
+/** One page of a tenant's executions, newest first (by scheduledAt, then id). */
 export async function executionPage(
   ctx: ApiContext,
   tenantId: string,
   query: z.infer<typeof ExecutionListQuery>,
 ) {
   const { limit, cursor, from, to, ...filter } = query;
+  const position = decodeCursor(cursor);
   const rows = await listExecutions(
     ctx.db,
     tenantId,
     { ...filter, from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined },
-    { limit: limit + 1, cursor: decodeCursor(cursor) },
+    { limit: limit + 1, cursor: position && { scheduledAt: position.at, id: position.id } },
   );
-  return toPage(rows, limit, toExecutionResponse);
+  return toPage(rows, limit, toExecutionResponse, (row) => ({ at: row.scheduledAt, id: row.id }));
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -89,7 +91,7 @@ export async function executionRoutes(app: FastifyInstance, ctx: ApiContext): Pr
     { schema: { params: IdParams }, preHandler: execute },
     async (request, reply) => {
       const { execution, wasRunning } = await ctx.executions.cancel(
-        actorOf(request),
+        userActor(request),
         request.params.id,
       );
       request.log.info(
@@ -104,7 +106,7 @@ export async function executionRoutes(app: FastifyInstance, ctx: ApiContext): Pr
     "/executions/:id/retry",
     { schema: { params: IdParams }, preHandler: execute },
     async (request, reply) => {
-      const execution = await ctx.executions.retry(actorOf(request), request.params.id);
+      const execution = await ctx.executions.retry(userActor(request), request.params.id);
       request.log.info(
         { jobId: execution.jobId, executionId: execution.executionId },
         "execution retried",

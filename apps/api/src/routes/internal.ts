@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { ApiContext } from "../context.js";
 import { requireServiceToken } from "../plugins/serviceToken.js";
 import { toExecutionResponse, toJobResponse } from "../serialize.js";
+import { serviceActor } from "./audit.js";
 import { JobIdParams } from "./schemas.js";
 
 const Tenant = z.strictObject({ tenantId: z.uuid() });
@@ -28,7 +29,7 @@ export async function internalRoutes(app: FastifyInstance, ctx: ApiContext): Pro
     { schema: { body: InternalCreate }, preHandler },
     async (request, reply) => {
       const { tenantId, createdBy, ...definition } = request.body;
-      const [row] = await ctx.jobs.create({ tenantId, userId: createdBy }, [definition]);
+      const [row] = await ctx.jobs.create(serviceActor(request, tenantId, createdBy), [definition]);
       request.log.info({ jobId: row!.id, tenantId }, "job created (internal)");
       return reply.status(201).send(show(row!));
     },
@@ -40,7 +41,9 @@ export async function internalRoutes(app: FastifyInstance, ctx: ApiContext): Pro
     async (request, reply) => {
       const { tenantId, createdBy, jobs } = request.body;
       const definitions = parseBatch(ctx, jobs);
-      const rows = await ctx.jobs.create({ tenantId, userId: createdBy }, definitions);
+      const rows = await ctx.jobs.create(serviceActor(request, tenantId, createdBy), definitions, {
+        batch: true,
+      });
       request.log.info({ tenantId, count: rows.length }, "jobs created (internal batch)");
       return reply.status(201).send({ jobs: rows.map(show) });
     },
@@ -50,7 +53,8 @@ export async function internalRoutes(app: FastifyInstance, ctx: ApiContext): Pro
     "/internal/jobs/:jobId/trigger",
     { schema: { params: JobIdParams, body: Trigger }, preHandler },
     async (request, reply) => {
-      const actor = { tenantId: request.body.tenantId, userId: request.body.triggeredBy ?? null };
+      const { tenantId, triggeredBy } = request.body;
+      const actor = serviceActor(request, tenantId, triggeredBy ?? null);
       const execution = await ctx.jobs.trigger(actor, request.params.jobId);
       return reply.status(202).send(toExecutionResponse(execution));
     },
@@ -80,7 +84,7 @@ export async function internalRoutes(app: FastifyInstance, ctx: ApiContext): Pro
       async (request) =>
         show(
           await ctx.jobs[action](
-            { tenantId: request.body.tenantId, userId: null },
+            serviceActor(request, request.body.tenantId, null),
             request.params.jobId,
           ),
         ),

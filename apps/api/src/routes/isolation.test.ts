@@ -64,6 +64,8 @@ describe("tenant isolation", () => {
       `/executions`,
       `/executions?jobId=${job.id}`,
       `/executions?status=failed`,
+      `/audit`,
+      `/audit?targetId=${job.id}`,
     ];
     for (const path of lists) {
       const res = await app.inject({ url: `${API}${path}`, headers: auth(admin) });

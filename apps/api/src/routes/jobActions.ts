@@ -1,8 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { ApiContext } from "../context.js";
-import { actorOf, requirePermission } from "../plugins/auth.js";
+import { requirePermission } from "../plugins/auth.js";
 import { toExecutionResponse, toJobResponse } from "../serialize.js";
+import { userActor } from "./audit.js";
 import { IdParams } from "./schemas.js";
 
 /** Trigger, pause, resume and stop (permission jobs:execute). */
@@ -12,7 +13,7 @@ export async function jobActionRoutes(app: FastifyInstance, ctx: ApiContext): Pr
   const options = { schema: { params: IdParams }, preHandler: execute };
 
   r.post("/jobs/:id/trigger", options, async (request, reply) => {
-    const execution = await ctx.jobs.trigger(actorOf(request), request.params.id);
+    const execution = await ctx.jobs.trigger(userActor(request), request.params.id);
     request.log.info(
       { jobId: execution.jobId, executionId: execution.executionId },
       "job triggered",
@@ -22,7 +23,7 @@ export async function jobActionRoutes(app: FastifyInstance, ctx: ApiContext): Pr
 
   for (const action of ["pause", "resume", "stop"] as const) {
     r.post(`/jobs/:id/${action}`, options, async (request) => {
-      const row = await ctx.jobs[action](actorOf(request), request.params.id);
+      const row = await ctx.jobs[action](userActor(request), request.params.id);
       request.log.info({ jobId: row.id, status: row.status }, `job ${action}`);
       return toJobResponse(row, ctx.secrets.mask);
     });

@@ -5,9 +5,10 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { ApiContext } from "../context.js";
 import { toDefinition } from "../jobService.js";
-import { actorOf, principalOf, requirePermission } from "../plugins/auth.js";
+import { principalOf, requirePermission } from "../plugins/auth.js";
 import { decodeCursor, toJobResponse, toPage } from "../serialize.js";
 import { validateDefinition } from "../validation.js";
+import { userActor } from "./audit.js";
 import { executionPage } from "./executions.js";
 import { IdParams, JobExecutionListQuery, JobListQuery, ValidateQuery } from "./schemas.js";
 
@@ -22,7 +23,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     "/jobs",
     { schema: { body: CreateJobRequest }, preHandler: write },
     async (request, reply) => {
-      const [row] = await ctx.jobs.create(actorOf(request), [request.body]);
+      const [row] = await ctx.jobs.create(userActor(request), [request.body]);
       request.log.info({ jobId: row!.id }, "job created");
       return reply.status(201).send(show(row!));
     },
@@ -30,11 +31,12 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
 
   r.get("/jobs", { schema: { querystring: JobListQuery }, preHandler: read }, async (request) => {
     const { limit, cursor, ...filter } = request.query;
+    const position = decodeCursor(cursor);
     const rows = await listJobs(ctx.db, principalOf(request).tenantId, filter, {
       limit: limit + 1,
-      cursor: decodeCursor(cursor),
+      cursor: position && { createdAt: position.at, id: position.id },
     });
-    return toPage(rows, limit, show);
+    return toPage(rows, limit, show, (row) => ({ at: row.createdAt, id: row.id }));
   });
 
   r.get("/jobs/:id", { schema: { params: IdParams }, preHandler: read }, async (request) => {
@@ -47,7 +49,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     "/jobs/:id",
     { schema: { params: IdParams, body: UpdateJobRequest }, preHandler: write },
     async (request) => {
-      const row = await ctx.jobs.update(actorOf(request), request.params.id, request.body);
+      const row = await ctx.jobs.update(userActor(request), request.params.id, request.body);
       request.log.info({ jobId: row.id }, "job updated");
       return show(row);
     },
@@ -57,7 +59,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     "/jobs/:id",
     { schema: { params: IdParams }, preHandler: write },
     async (request, reply) => {
-      await ctx.jobs.remove(actorOf(request), request.params.id);
+      await ctx.jobs.remove(userActor(request), request.params.id);
       request.log.info({ jobId: request.params.id }, "job deleted");
       return reply.status(204).send();
     },

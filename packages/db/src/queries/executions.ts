@@ -1,7 +1,6 @@
-import { and, desc, eq, gte, inArray, lt, lte, or, sql } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../client.js";
 import { type ExecutionRow, jobExecutions, scheduledJobs } from "../schema.js";
-import type { ListCursor } from "./jobs.js";
 
 export type NewExecution = typeof jobExecutions.$inferInsert;
 
@@ -36,30 +35,58 @@ export interface ExecutionListFilter {
   to?: Date;
 }
 
-/** A tenant's executions, newest first, `limit` rows after `cursor`. */
+/** Position after which a page of executions starts: the last row of the previous page. */
+export interface ExecutionCursor {
+  scheduledAt: Date;
+  id: string;
+}
+
+/**
+ * A tenant's executions, newest first by scheduledAt (then id), `limit` rows after
+ * `cursor`. Ordering by the partition key lets the planner prune months outside
+ * from/to and the cursor, and walk each month's index backward (docs/history.md).
+ * The cursor's instant is also a plain upper bound, so a later page starts in the index
+ * at its position rather than filtering every newer row.
+ */
 export async function listExecutions(
   db: Db,
   tenantId: string,
   filter: ExecutionListFilter,
-  page: { limit: number; cursor?: ListCursor },
+  page: { limit: number; cursor?: ExecutionCursor },
 ): Promise<ExecutionRow[]> {
   const t = jobExecutions;
-  const conditions = [eq(t.tenantId, tenantId)];
-  if (filter.jobId) conditions.push(eq(t.jobId, filter.jobId));
+  const conditions = [ownedBy(tenantId, filter.jobId)];
   if (filter.status) conditions.push(eq(t.status, filter.status));
   if (filter.triggerType) conditions.push(eq(t.triggerType, filter.triggerType));
   if (filter.from) conditions.push(gte(t.scheduledAt, filter.from));
   if (filter.to) conditions.push(lte(t.scheduledAt, filter.to));
   if (page.cursor) {
-    const { createdAt, id } = page.cursor;
-    conditions.push(or(lt(t.createdAt, createdAt), and(eq(t.createdAt, createdAt), lt(t.id, id)))!);
+    const { scheduledAt, id } = page.cursor;
+    conditions.push(
+      lte(t.scheduledAt, scheduledAt),
+      or(lt(t.scheduledAt, scheduledAt), lt(t.id, id))!,
+    );
   }
   return db
     .select()
     .from(t)
     .where(and(...conditions))
-    .orderBy(desc(t.createdAt), desc(t.id))
+    .orderBy(desc(t.scheduledAt), desc(t.id))
     .limit(page.limit);
+}
+
+/**
+ * The rows of a tenant, or of one of its jobs. For a job, the tenant is checked on the
+ * job row (a one-time filter), not on each execution: tenant_id and job_id always
+ * agree, which the planner cannot know, so `tenant_id = … AND job_id = …` made it
+ * AND the tenant's whole index with the job's and sort the job's whole history, where
+ * the job index walked backward stops after one page (bench/RESULTS.md). An execution's
+ * tenant is its job's: every writer copies it from the job row.
+ */
+export function ownedBy(tenantId: string, jobId?: string): SQL {
+  if (!jobId) return sql`${jobExecutions.tenantId} = ${tenantId}`;
+  return sql`${jobExecutions.jobId} = ${jobId} AND EXISTS (
+    SELECT 1 FROM ${scheduledJobs} WHERE ${scheduledJobs.id} = ${jobId} AND ${scheduledJobs.tenantId} = ${tenantId})`;
 }
 
 /** An execution about to run, with what the worker needs of its job. */
@@ -277,56 +304,4 @@ export async function countRunningExecutions(db: Db, jobId: string): Promise<num
     .from(jobExecutions)
     .where(and(eq(jobExecutions.jobId, jobId), eq(jobExecutions.status, "running")));
   return row?.n ?? 0;
-}
-
-export interface ExecutionStats {
-  total: number;
-  pending: number;
-  running: number;
-  completed: number;
-  failed: number;
-  cancelled: number;
-  skipped: number;
-  averageDurationMs: number | null;
-  p95DurationMs: number | null;
-  timeouts: number;
-  retried: number;
-}
-
-/** Counts and durations of a tenant's executions scheduled in [from, to]. */
-export async function executionStats(
-  db: Db,
-  tenantId: string,
-  filter: { from: Date; to: Date; jobId?: string },
-): Promise<ExecutionStats> {
-  const t = jobExecutions;
-  const conditions = [
-    eq(t.tenantId, tenantId),
-    gte(t.scheduledAt, filter.from),
-    lte(t.scheduledAt, filter.to),
-  ];
-  if (filter.jobId) conditions.push(eq(t.jobId, filter.jobId));
-  const count = (status: string) =>
-    sql<number>`count(*) FILTER (WHERE ${t.status} = ${status})::int`;
-  const [row] = await db
-    .select({
-      total: sql<number>`count(*)::int`,
-      pending: count("pending"),
-      running: count("running"),
-      completed: count("completed"),
-      failed: count("failed"),
-      cancelled: count("cancelled"),
-      skipped: count("skipped"),
-      averageDurationMs: sql<
-        number | null
-      >`avg(${t.durationMs}) FILTER (WHERE ${t.status} IN ('completed', 'failed'))::float8`,
-      p95DurationMs: sql<
-        number | null
-      >`percentile_cont(0.95) WITHIN GROUP (ORDER BY ${t.durationMs}) FILTER (WHERE ${t.status} IN ('completed', 'failed'))::float8`,
-      timeouts: sql<number>`count(*) FILTER (WHERE ${t.errorType} = 'TIMEOUT')::int`,
-      retried: sql<number>`count(*) FILTER (WHERE ${t.retryCount} > 0)::int`,
-    })
-    .from(t)
-    .where(and(...conditions));
-  return row!;
 }

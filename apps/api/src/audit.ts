@@ -1,0 +1,152 @@
+import { type Db, type ExecutionRow, insertAuditEvent, type JobRow } from "@scheduler/db";
+import { z } from "zod";
+
+/** Every action the audit trail records: one per state-changing call (API.md GET /audit). */
+export const AuditAction = z.enum([
+  "job.create",
+  "job.batch_create",
+  "job.update",
+  "job.delete",
+  "job.trigger",
+  "job.pause",
+  "job.resume",
+  "job.stop",
+  "execution.cancel",
+  "execution.retry",
+]);
+export type AuditAction = z.infer<typeof AuditAction>;
+
+/** Who acts, as the audit trail records it: the tenant API's user, or an internal service. */
+export interface Actor {
+  tenantId: string;
+  /** The token's user, or the user an internal caller named; null when it named none. */
+  userId: string | null;
+  /** 'user' for a tenant token, 'service' for the internal API (X-Service-Token). */
+  type: "user" | "service";
+  /** The request's id (X-Request-Id, or one generated for it). */
+  requestId: string;
+}
+
+/** What one call changed; `changes` never holds a secret value. */
+export interface AuditEntry {
+  action: AuditAction;
+  targetType: "job" | "execution";
+  /** Null when a call has several targets (a batch create lists them in `changes`). */
+  targetId: string | null;
+  changes: Record<string, unknown>;
+}
+
+/** Shows a stored config with its secret values as '******' (maskConfig). */
+type Mask = (jobType: string, stored: unknown) => unknown;
+
+/** A client may send any X-Request-Id: stored cut to the column's length, never refused. */
+const REQUEST_ID_MAX = 200;
+
+/** Writes the audit event of a change; call it inside the change's transaction. */
+export async function recordAudit(tx: Db, actor: Actor, entry: AuditEntry): Promise<void> {
+  await insertAuditEvent(tx, {
+    tenantId: actor.tenantId,
+    actorType: actor.type,
+    actorId: actor.userId,
+    action: entry.action,
+    targetType: entry.targetType,
+    targetId: entry.targetId,
+    requestId: actor.requestId.slice(0, REQUEST_ID_MAX),
+    changes: entry.changes,
+  });
+}
+
+/**
+ * A job's fields as the audit trail shows them: API names, instants as ISO strings, the
+ * config with every secret value masked.
+ */
+export function auditedFields(job: JobRow, mask: Mask): Record<string, unknown> {
+  const iso = (d: Date | null) => d?.toISOString() ?? null;
+  return {
+    name: job.name,
+    description: job.description,
+    cronExpression: job.cronExpression,
+    timezone: job.timezone,
+    jobType: job.jobType,
+    config: mask(job.jobType, job.config),
+    retryConfig: job.retryConfig,
+    timeout: job.timeoutSeconds,
+    maxConcurrent: job.maxConcurrent,
+    priority: job.priority,
+    misfirePolicy: job.misfirePolicy,
+    startDate: iso(job.startDate),
+    endDate: iso(job.endDate),
+    maxExecutions: job.maxExecutions,
+    tags: job.tags,
+    status: job.status,
+    nextExecutionAt: iso(job.nextExecutionAt),
+  };
+}
+
+/**
+ * The fields that differ between two versions of a job, as `{ field: { from, to } }`;
+ * either side may be absent (create, delete). The config counts as changed when its
+ * stored form changed, so a new secret value shows although both sides read '******'.
+ */
+export function jobChanges(
+  before: JobRow | undefined,
+  after: JobRow | undefined,
+  mask: Mask,
+): Record<string, { from?: unknown; to?: unknown }> {
+  const from = before ? auditedFields(before, mask) : {};
+  const to = after ? auditedFields(after, mask) : {};
+  const changes: Record<string, { from?: unknown; to?: unknown }> = {};
+  for (const field of new Set([...Object.keys(from), ...Object.keys(to)])) {
+    const changed =
+      field === "config" && before && after
+        ? JSON.stringify(before.config) !== JSON.stringify(after.config)
+        : JSON.stringify(from[field]) !== JSON.stringify(to[field]);
+    if (!changed) continue;
+    changes[field] = {
+      ...(before ? { from: from[field] } : {}),
+      ...(after ? { to: to[field] } : {}),
+    };
+  }
+  return changes;
+}
+
+/** The event of a create: one job, or a batch call listing every job it created. */
+export function creationEntry(created: JobRow[], batch: boolean, mask: Mask): AuditEntry {
+  const changes = (job: JobRow) => jobChanges(undefined, job, mask);
+  if (!batch) {
+    const [job] = created;
+    return { action: "job.create", targetType: "job", targetId: job!.id, changes: changes(job!) };
+  }
+  return {
+    action: "job.batch_create",
+    targetType: "job",
+    targetId: null,
+    changes: { jobs: created.map((job) => ({ id: job.id, changes: changes(job) })) },
+  };
+}
+
+/** The event of a manual run of a job, or of the retry of `retryOf`. */
+export function runEntry(
+  jobId: string,
+  execution: ExecutionRow,
+  retryOf?: ExecutionRow,
+): AuditEntry {
+  const started = {
+    id: execution.id,
+    executionId: execution.executionId,
+    triggerType: execution.triggerType,
+  };
+  return retryOf
+    ? {
+        action: "execution.retry",
+        targetType: "execution",
+        targetId: retryOf.id,
+        changes: { retriedBy: started },
+      }
+    : {
+        action: "job.trigger",
+        targetType: "job",
+        targetId: jobId,
+        changes: { execution: started },
+      };
+}
