@@ -19,6 +19,7 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { SchedulerHeartbeatLoop } from "./heartbeat.js";
 import { LeaderElector } from "./leader.js";
+import { PartitionMaintenanceLoop } from "./maintenance.js";
 import { Ticker } from "./tick.js";
 
 let config: SchedulerConfig;
@@ -105,6 +106,15 @@ const heartbeat = new SchedulerHeartbeatLoop({
   log: logger.child({ component: "heartbeat", instanceId }),
 });
 
+const maintenance = new PartitionMaintenanceLoop({
+  db,
+  leader,
+  retentionDays: config.EXECUTION_RETENTION_DAYS,
+  intervalMs: config.PARTITION_MAINTENANCE_INTERVAL_MS,
+  log: logger.child({ component: "partitions", instanceId }),
+  onDropped: (count) => metrics.partitionsDropped.inc(count),
+});
+
 ticker.stats.metrics = metrics;
 metrics.collectOnScrape(metrics.leader, () => {
   metrics.leader.set({ instance_id: instanceId }, leader.isLeader() ? 1 : 0);
@@ -131,6 +141,7 @@ logger.info({ metricsPort: metricsServer.port }, "metrics listening");
 leader.start();
 ticker.start();
 heartbeat.start();
+maintenance.start();
 logger.info({ instanceId, tickMs: config.SCHEDULER_TICK_MS }, "scheduler started");
 
 let closing = false;
@@ -140,6 +151,7 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, "shutting down");
   await ticker.stop();
   await heartbeat.stop();
+  await maintenance.stop();
   await leader.stop();
   await queue.close();
   await metricsServer.close();

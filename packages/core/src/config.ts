@@ -126,6 +126,11 @@ export const SchedulerConfig = z
     /** A slot found later than this is a misfire, handled by the job's misfirePolicy, in ms. (Default: 60000) */
     MISFIRE_THRESHOLD_MS: ms(60_000, 1000),
     ...Retention,
+    /**
+     * How often the leader runs partition maintenance (next months' partitions,
+     * retention), in ms. (Default: 3600000)
+     */
+    PARTITION_MAINTENANCE_INTERVAL_MS: ms(3_600_000, 1000),
     /** Prometheus port of the scheduler process. (Default: 9465) */
     METRICS_PORT: port(9465),
     /**
