@@ -12,6 +12,7 @@ import {
   TEST_SERVICE_TOKEN,
   type Tenant,
 } from "../testApp.js";
+import { servedRoutes } from "./routes.js";
 
 /**
  * Tenant B, holding every permission, against tenant A's data: on every route the API
@@ -51,25 +52,6 @@ type Case = (t: {
 }) => Promise<void>;
 
 const DAY = 86_400_000;
-
-/** The routes the app serves, `METHOD /path`, read from its router (HEAD and /docs left out). */
-function servedRoutes(app: FastifyInstance): string[] {
-  const routes: string[] = [];
-  const stack: string[] = [];
-  for (const line of app.printRoutes({ commonPrefix: false }).split("\n")) {
-    const match = /^((?:[│ ] {3})*)[├└]── (\S+)(?: \(([^)]*)\))?$/.exec(line);
-    if (!match) continue;
-    const depth = match[1]!.length / 4;
-    stack.length = depth;
-    const path = (stack[depth - 1] ?? "") + match[2]!;
-    stack.push(path);
-    for (const method of (match[3] ?? "").split(", ")) {
-      if (method && method !== "HEAD" && method !== "-" && !path.startsWith("/docs"))
-        routes.push(`${method} ${path}`);
-    }
-  }
-  return routes;
-}
 
 const service = { "x-service-token": TEST_SERVICE_TOKEN };
 
