@@ -231,13 +231,23 @@ export function maskConfig(jobType: JobType, stored: unknown): unknown {
 /**
  * The plaintext secrets of an opened config, for scrubSecrets. Besides each value it
  * lists the forms a target is likely to echo: the credential of an `Authorization:
- * <scheme> <credential>` value, the `user:password` inside Basic, and JSON-escaped text.
+ * <scheme> <credential>` value, the `user:password` inside Basic, each value of a
+ * Cookie header, the percent-encoded value, and JSON-escaped text.
  */
 export function secretValuesOf(jobType: JobType, config: JobConfig): string[] {
   const values = new Set<string>();
-  mapSecrets(jobType, config, (_name, value) => {
+  mapSecrets(jobType, config, (name, value) => {
     if (typeof value !== "string") return value;
     values.add(value);
+    // A target that parses cookies echoes each value on its own (`sid=abc; t=x` → abc).
+    if (/cookie/i.test(name)) {
+      for (const pair of value.split(";")) {
+        const eq = pair.indexOf("=");
+        if (eq > 0) values.add(pair.slice(eq + 1).trim());
+      }
+    }
+    // As a query string or form body carries it.
+    values.add(encodeURIComponent(value));
     const scheme = /^(\S+)\s+(\S.*)$/.exec(value);
     if (scheme) {
       values.add(scheme[2]!);

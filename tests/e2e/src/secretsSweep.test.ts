@@ -30,7 +30,8 @@ const SERVICE_TOKEN = `service-token-${hex()}`;
 const secrets = {
   bearer: `tok_${hex()}`,
   apiKey: `key_${hex()}`,
-  cookie: `sid=${hex()}`,
+  cookieSession: hex(),
+  cookieCsrf: hex(),
   basicUser: `user${hex().slice(0, 6)}`,
   basicPassword: `pw_${hex()}`,
   rotated: `tok_rotated_${hex()}`,
@@ -38,6 +39,7 @@ const secrets = {
   envInternal: `env_internal_${hex()}`,
   nulPrefix: `nul_${hex()}`,
 };
+const cookie = `sid=${secrets.cookieSession}; csrf=${secrets.cookieCsrf}`;
 const basic = Buffer.from(`${secrets.basicUser}:${secrets.basicPassword}`).toString("base64");
 
 /** What must not be found: each secret, some of its encodings, and deployment secrets. */
@@ -128,7 +130,11 @@ describe("secrets after a full run", () => {
       received.push(req.headers);
       const status = req.url?.startsWith("/fail") ? 503 : 200;
       res.writeHead(status, { "content-type": "application/json" });
-      res.end(JSON.stringify({ youSent: req.headers }));
+      // As many services do, the cookies parsed: each value on its own.
+      const cookies = Object.fromEntries(
+        (req.headers.cookie ?? "").split("; ").map((pair) => pair.split("=")),
+      );
+      res.end(JSON.stringify({ youSent: req.headers, cookies }));
     });
     target.listen(0, "127.0.0.1");
     await once(target, "listening");
@@ -214,7 +220,7 @@ describe("secrets after a full run", () => {
         headers: {
           Authorization: `Bearer ${secrets.bearer}`,
           "X-Api-Key": secrets.apiKey,
-          Cookie: secrets.cookie,
+          Cookie: cookie,
         },
         body: { hello: "world" },
       },
@@ -323,9 +329,9 @@ describe("secrets after a full run", () => {
 
     // The jobs really carried their secrets, and the outputs really held them.
     expect(received.some((h) => h.authorization === `Bearer ${secrets.bearer}`)).toBe(true);
-    expect(
-      received.some((h) => h["x-api-key"] === secrets.apiKey && h.cookie === secrets.cookie),
-    ).toBe(true);
+    expect(received.some((h) => h["x-api-key"] === secrets.apiKey && h.cookie === cookie)).toBe(
+      true,
+    );
     expect(received.some((h) => h.authorization === `Basic ${basic}`)).toBe(true);
     const [commandRun] = await executionsOf(command.json.id);
     expect(commandRun).toMatchObject({ status: "failed" });
