@@ -434,3 +434,56 @@ describe("authentication", () => {
     });
   });
 });
+
+/** The permission each tenant route needs (API.md §Transport); every route must be listed. */
+const NEEDS: Record<string, string> = {
+  "POST /api/v1/scheduler/jobs": "jobs:write",
+  "GET /api/v1/scheduler/jobs": "jobs:read",
+  "POST /api/v1/scheduler/jobs/validate": "jobs:write",
+  "GET /api/v1/scheduler/jobs/:id": "jobs:read",
+  "PUT /api/v1/scheduler/jobs/:id": "jobs:write",
+  "DELETE /api/v1/scheduler/jobs/:id": "jobs:write",
+  "POST /api/v1/scheduler/jobs/:id/validate": "jobs:write",
+  "GET /api/v1/scheduler/jobs/:id/executions": "jobs:read",
+  "POST /api/v1/scheduler/jobs/:id/trigger": "jobs:execute",
+  "POST /api/v1/scheduler/jobs/:id/pause": "jobs:execute",
+  "POST /api/v1/scheduler/jobs/:id/resume": "jobs:execute",
+  "POST /api/v1/scheduler/jobs/:id/stop": "jobs:execute",
+  "GET /api/v1/scheduler/executions": "jobs:read",
+  "GET /api/v1/scheduler/executions/stats": "jobs:read",
+  "GET /api/v1/scheduler/executions/:id": "jobs:read",
+  "POST /api/v1/scheduler/executions/:id/cancel": "jobs:execute",
+  "POST /api/v1/scheduler/executions/:id/retry": "jobs:execute",
+  "GET /api/v1/scheduler/audit": "jobs:read",
+  "GET /api/v1/scheduler/status": "scheduler:monitor",
+  "GET /api/v1/scheduler/metrics": "scheduler:monitor",
+  "GET /api/v1/scheduler/queues": "scheduler:monitor",
+  "GET /api/v1/scheduler/workers": "scheduler:monitor",
+};
+const ALL = ["jobs:read", "jobs:write", "jobs:execute", "scheduler:monitor"];
+
+describe("permissions", () => {
+  it("are listed for every tenant route", ({ apps: { routes } }) => {
+    expect(routes.filter(isTenant).sort()).toEqual(Object.keys(NEEDS).sort());
+  });
+
+  it.for(Object.entries(NEEDS))(
+    "%s needs %s: every other permission together answers 403",
+    async ([route, needed], { apps: { hsApp } }) => {
+      const bearer = (permissions: string[]) => ({
+        authorization: `Bearer ${hs({ ...tenantClaims(), permissions })}`,
+      });
+      const others = [
+        ...ALL.filter((p) => p !== needed),
+        "jobs:*",
+        "*",
+        "admin",
+        "SCHEDULER:ADMIN",
+      ];
+      expect(await statusOf(hsApp, route, bearer(others))).toBe(403);
+      expect(await statusOf(hsApp, route, bearer([]))).toBe(403);
+      expect(await statusOf(hsApp, route, bearer([needed]))).not.toBe(403);
+      expect(await statusOf(hsApp, route, bearer(["scheduler:admin"]))).not.toBe(403);
+    },
+  );
+});
