@@ -38,6 +38,7 @@ const secrets = {
   envFailing: `env_${hex()}`,
   envInternal: `env_internal_${hex()}`,
   nulPrefix: `nul_${hex()}`,
+  refused: `refused_${hex()}`,
 };
 const cookie = `sid=${secrets.cookieSession}; csrf=${secrets.cookieCsrf}`;
 const basic = Buffer.from(`${secrets.basicUser}:${secrets.basicPassword}`).toString("base64");
@@ -274,6 +275,34 @@ describe("secrets after a full run", () => {
       config: { command: "printenv", environment: { T: `${secrets.nulPrefix}\u0000tail` } },
     });
     expect(nul.status).toBe(400);
+    // Refused and validated definitions: their answers do not echo the secrets sent.
+    const withSecrets = (overrides: Record<string, unknown>) => ({
+      name: "refused",
+      cronExpression: yearly,
+      jobType: "http",
+      config: {
+        url: `${targetUrl}/echo`,
+        method: "GET",
+        headers: { Authorization: `Bearer ${secrets.refused}`, "X-Api-Key": secrets.refused },
+      },
+      ...overrides,
+    });
+    for (const [path, body] of [
+      [`${api}/jobs`, withSecrets({ cronExpression: "0 0 30 2 *" })],
+      [`${api}/jobs`, withSecrets({ timezone: "Mars/Olympus" })],
+      [`${api}/jobs/validate`, withSecrets({})],
+      [`${api}/jobs/validate`, withSecrets({ cronExpression: "nope" })],
+      [
+        `${api}/jobs`,
+        {
+          ...withSecrets({}),
+          jobType: "command",
+          config: { command: "sh", environment: { "BAD-NAME": secrets.refused } },
+        },
+      ],
+    ] as const) {
+      expect((await call("POST", path, body)).status, path).toBeLessThan(500);
+    }
 
     expect((await call("POST", `${api}/jobs/${failing.json.id}/trigger`)).status).toBe(202);
     expect((await call("POST", `${api}/jobs/${command.json.id}/trigger`)).status).toBe(202);
