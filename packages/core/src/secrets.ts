@@ -47,6 +47,8 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** Shorter secrets are not scrubbed: replacing e.g. "on" everywhere would mangle output. */
 const MIN_SCRUBBED_LENGTH = 4;
+/** Cookie values shorter than this are not scrubbed on their own (the whole header is). */
+const MIN_COOKIE_VALUE_LENGTH = 8;
 
 /** Thrown when a stored secret cannot be opened. Its message names the field only. */
 export class SecretError extends Error {
@@ -240,10 +242,11 @@ export function secretValuesOf(jobType: JobType, config: JobConfig): string[] {
     if (typeof value !== "string") return value;
     values.add(value);
     // A target that parses cookies echoes each value on its own (`sid=abc; t=x` → abc).
+    // Short ones (`remember=true`) are left: masking every `true` would hide nothing.
     if (/cookie/i.test(name)) {
       for (const pair of value.split(";")) {
-        const eq = pair.indexOf("=");
-        if (eq > 0) values.add(pair.slice(eq + 1).trim());
+        const cookie = pair.slice(pair.indexOf("=") + 1).trim();
+        if (pair.includes("=") && cookie.length >= MIN_COOKIE_VALUE_LENGTH) values.add(cookie);
       }
     }
     // As a query string or form body carries it.

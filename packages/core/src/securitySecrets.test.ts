@@ -10,7 +10,7 @@ describe("scrubbing what a target echoes", () => {
   const config = HttpJobConfig.parse({
     url: "https://example.com/hook",
     headers: {
-      Cookie: "sid=8f14e45fceea167a; csrf=c9f0f895fb98ab91; theme=x",
+      Cookie: "sid=8f14e45fceea167a; csrf=c9f0f895fb98ab91; remember=true",
       "X-Api-Key": "k+y/with=signs&more",
     },
   });
@@ -25,7 +25,7 @@ describe("scrubbing what a target echoes", () => {
     ["a percent-encoded key, as in a query string", "/hook?key=k%2By%2Fwith%3Dsigns%26more"],
     [
       "the whole header",
-      { youSent: { cookie: "sid=8f14e45fceea167a; csrf=c9f0f895fb98ab91; theme=x" } },
+      { youSent: { cookie: "sid=8f14e45fceea167a; csrf=c9f0f895fb98ab91; remember=true" } },
     ],
   ])("hides %s", (_case, echoed) => {
     const stored = JSON.stringify(scrubSecrets(echoed, secrets));
@@ -38,5 +38,9 @@ describe("scrubbing what a target echoes", () => {
       expect(stored).not.toContain(secret);
     }
     expect(stored).toContain("******");
+  });
+
+  it("leaves a short cookie value such as true alone: the result stays readable", () => {
+    expect(scrubSecrets({ ok: true, text: "true" }, secrets)).toEqual({ ok: true, text: "true" });
   });
 });
