@@ -1,5 +1,12 @@
+import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { HttpJobConfig } from "./job.js";
+import { MAX_KEPT_OUTPUT_BYTES, runCommandJob } from "./executors/command.js";
+import { type ExecutionError, MAX_KEPT_BODY_BYTES, runHttpJob } from "./executors/http.js";
+import { CommandJobConfig, HttpJobConfig } from "./job.js";
 import { scrubSecrets, secretValuesOf } from "./secrets.js";
 
 /**
@@ -42,5 +49,78 @@ describe("scrubbing what a target echoes", () => {
 
   it("leaves a short cookie value such as true alone: the result stays readable", () => {
     expect(scrubSecrets({ ok: true, text: "true" }, secrets)).toEqual({ ok: true, text: "true" });
+  });
+});
+
+/**
+ * What the worker stores of a run whose output was cut to its last (command) or first
+ * (HTTP) 64 KiB right inside a secret: the executor, then scrubSecrets as the worker
+ * calls it. The part of the secret left at the cut must not be stored either.
+ */
+describe("a secret cut by the output limit", () => {
+  const ctx = () => ({
+    executionId: "job:1",
+    scheduledAt: new Date(1000),
+    attempt: 1,
+    signal: new AbortController().signal,
+  });
+  const secret = "tok_9b2f0e7c41d85a36f1c2e9d0b7a4";
+  const kept = 20; // characters of the secret on the kept side of the cut
+
+  it("in a command's stdout tail, keeps no end of it", async () => {
+    const root = await mkdtemp(join(tmpdir(), "sec-cut-"));
+    try {
+      const filler = MAX_KEPT_OUTPUT_BYTES - kept;
+      const config = CommandJobConfig.parse({
+        command: "sh",
+        args: ["-c", `printf '%s' "$TOKEN"; head -c ${filler} /dev/zero | tr '\\0' x`],
+        environment: { TOKEN: secret },
+      });
+      const result = await runCommandJob(config, ctx(), {
+        allowedCommands: ["sh"],
+        workdirRoot: root,
+        killGraceMs: 200,
+      });
+      const stdout = (result.result as { stdout: string }).stdout;
+      expect(stdout.startsWith(secret.slice(-kept))).toBe(true); // the cut is where meant
+      const stored = JSON.stringify(scrubSecrets(result, secretValuesOf("command", config)));
+      expect(stored).not.toContain(secret.slice(-kept));
+      expect(stored).not.toContain(secret.slice(-12));
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it("in an HTTP body cut at its limit, keeps no start of it", async () => {
+    const server = createServer((_req, res) => {
+      res.end("y".repeat(MAX_KEPT_BODY_BYTES - kept) + secret);
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    try {
+      const { port } = server.address() as { port: number };
+      const config = HttpJobConfig.parse({
+        url: `http://127.0.0.1:${port}/`,
+        headers: { "X-Api-Key": secret },
+      });
+      const result = await runHttpJob(config, ctx(), { allowedCidrs: ["127.0.0.0/8"] }).catch(
+        (e: ExecutionError) => e.result,
+      );
+      expect(String(result?.result).endsWith(secret.slice(0, kept))).toBe(true);
+      const stored = JSON.stringify(scrubSecrets(result, secretValuesOf("http", config)));
+      expect(stored).not.toContain(secret.slice(0, kept));
+      expect(stored).not.toContain(secret.slice(0, 12));
+    } finally {
+      server.close();
+    }
+  });
+
+  it("masks no unrelated text: only a cut end that continues into a secret", () => {
+    const secrets = [secret];
+    expect(scrubSecrets("tok_ is a prefix", secrets)).toBe("tok_ is a prefix");
+    expect(scrubSecrets("ends with tok_9b2", secrets)).toBe("ends with tok_9b2");
+    expect(scrubSecrets("ends with tok_9b2f0e7c4", secrets)).toBe("ends with ******");
+    expect(scrubSecrets("d0b7a4 starts it", secrets)).toBe("d0b7a4 starts it");
+    expect(scrubSecrets("1c2e9d0b7a4 starts it", secrets)).toBe("****** starts it");
   });
 });
