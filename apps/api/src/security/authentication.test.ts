@@ -260,6 +260,22 @@ describe("authentication", () => {
       },
     );
 
+    it("refuses the HEAD twin of every GET route without a valid token", async ({
+      apps: { hsApp, routes },
+    }) => {
+      for (const route of routes.filter((r) => isTenant(r) || isInternal(r))) {
+        if (!route.startsWith("GET ")) continue;
+        const { url } = sampleRequest(route);
+        for (const headers of [
+          {},
+          { authorization: `Bearer ${token({ header: { alg: "none" }, claims: tenantClaims() })}` },
+        ]) {
+          const res = await hsApp.inject({ method: "HEAD", url, headers });
+          expect(res.statusCode, `HEAD ${url}`).toBe(401);
+        }
+      }
+    });
+
     it("accepts a well-formed HS256 token (the control for the cases above)", async ({
       apps: { hsApp, routes },
     }) => {
