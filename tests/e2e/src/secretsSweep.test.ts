@@ -25,6 +25,8 @@ import { TEST_FUNCTIONS_DIR } from "./workerHarness.js";
 const hex = () => randomBytes(12).toString("hex");
 const JWT_SECRET = `jwt-secret-${hex()}`;
 const SERVICE_TOKEN = `service-token-${hex()}`;
+/** A variable only the processes have: no job may see it, nothing may store it. */
+const PROCESS_ONLY = `process-only-${hex()}`;
 
 /** Every job secret of the run: names are for failure messages only. */
 const secrets = {
@@ -51,6 +53,7 @@ function needles(token: string): Record<string, string> {
     basicHeader: basic,
     jwtSecret: JWT_SECRET,
     serviceToken: SERVICE_TOKEN,
+    processOnly: PROCESS_ONLY,
     encryptionKey: TEST_CONFIG_ENCRYPTION_KEY.split(":")[1]!,
     tenantToken: token.split(".")[2]!,
   })) {
@@ -164,6 +167,7 @@ describe("secrets after a full run", () => {
       WORKER_HEARTBEAT_MS: "500",
       WORKER_CONCURRENCY: "4",
       DATABASE_POOL_SIZE: "4",
+      SCHEDULER_PROCESS_ONLY_SECRET: PROCESS_ONLY,
     };
     // Everything each process writes, whole (processes.ts keeps only a tail).
     const logs = new Map<string, string[]>();
@@ -267,6 +271,14 @@ describe("secrets after a full run", () => {
       service,
     );
     expect(internal.status).toBe(201);
+    // A function that returns all of process.env it sees.
+    const fn = await call("POST", `${api}/jobs`, {
+      name: "function-env",
+      cronExpression: yearly,
+      jobType: "function",
+      config: { modulePath: "envValues", functionName: "values" },
+    });
+    expect(fn.status).toBe(201);
     // A value spawn() cannot take (a NUL byte) must be refused, not leak through an error.
     const nul = await call("POST", `${api}/jobs`, {
       name: "command-nul",
@@ -306,6 +318,7 @@ describe("secrets after a full run", () => {
 
     expect((await call("POST", `${api}/jobs/${failing.json.id}/trigger`)).status).toBe(202);
     expect((await call("POST", `${api}/jobs/${command.json.id}/trigger`)).status).toBe(202);
+    expect((await call("POST", `${api}/jobs/${fn.json.id}/trigger`)).status).toBe(202);
     const internalRun = await call(
       "POST",
       `/internal/jobs/${internal.json.id}/trigger`,
@@ -345,7 +358,7 @@ describe("secrets after a full run", () => {
       what: "a run with the rotated secret",
     });
     expect((await call("POST", `${api}/jobs/${scheduled.json.id}/stop`)).status).toBe(200);
-    for (const job of [failing.json, command.json, internal.json]) {
+    for (const job of [failing.json, command.json, internal.json, fn.json]) {
       await waitFor(async () => ended(await executionsOf(job.id), 1), {
         timeoutMs: 30_000,
         what: `a run of ${job.name}\n${logText().slice(-3000)}`,
@@ -367,6 +380,8 @@ describe("secrets after a full run", () => {
     expect(JSON.stringify(commandRun!.result)).toContain("token=******");
     const [internalRunRow] = await executionsOf(internal.json.id);
     expect(JSON.stringify(internalRunRow!.result)).toContain("INTERNAL_TOKEN=******");
+    const [fnRun] = await executionsOf(fn.json.id);
+    expect(fnRun).toMatchObject({ status: "completed", result: { success: true, result: {} } });
 
     // Every read a tenant or a service could make, after the run.
     for (const path of [
@@ -381,7 +396,7 @@ describe("secrets after a full run", () => {
     ]) {
       expect((await call("GET", path)).status, path).toBe(200);
     }
-    for (const job of [scheduled.json, failing.json, command.json, internal.json]) {
+    for (const job of [scheduled.json, failing.json, command.json, internal.json, fn.json]) {
       await call("GET", `${api}/jobs/${job.id}`);
       await call("POST", `${api}/jobs/${job.id}/validate`);
       await call("GET", `/internal/jobs/${job.id}/status?tenantId=${tenantId}`, undefined, service);
