@@ -88,11 +88,23 @@ export function encodeCursor(position: PagePosition): string {
   return Buffer.from(JSON.stringify([position.at.getTime(), position.id])).toString("base64url");
 }
 
+/** The range of a JavaScript Date, in ms either side of the epoch. */
+const MAX_DATE_MS = 8.64e15;
+const isUuid = (id: unknown): id is string =>
+  typeof id === "string" && /^[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(id);
+
 export function decodeCursor(cursor: string | undefined): PagePosition | undefined {
   if (cursor === undefined) return undefined;
   try {
     const [ms, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown[];
-    if (typeof ms === "number" && typeof id === "string" && /^[0-9a-f-]{36}$/i.test(id)) {
+    // Only what toPage could have written: a crafted cursor must not reach SQL as an
+    // id PostgreSQL refuses or a time it cannot hold (that answered 500).
+    if (
+      typeof ms === "number" &&
+      Number.isSafeInteger(ms) &&
+      Math.abs(ms) <= MAX_DATE_MS &&
+      isUuid(id)
+    ) {
       return { at: new Date(ms), id };
     }
   } catch {

@@ -92,6 +92,10 @@ export const ApiConfig = z
     JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
     /** PEM public key: when set, tenant JWTs are RS256 and JWT_SECRET is ignored. */
     JWT_PUBLIC_KEY: z.string().optional(),
+    /** When set, a tenant JWT must carry an `iss` claim equal to one of these (comma-separated). */
+    JWT_ISSUER: commaList.default([]),
+    /** When set, a tenant JWT's `aud` claim must name one of these (comma-separated). */
+    JWT_AUDIENCE: commaList.default([]),
     /** Prometheus port of the API process. (Default: 9464) */
     METRICS_PORT: port(9464),
   })

@@ -51,6 +51,9 @@ export const FunctionJobConfig = z.strictObject({
 });
 export type FunctionJobConfig = z.infer<typeof FunctionJobConfig>;
 
+const noNul = (value: string) => !value.includes("\0");
+const NO_NUL = { message: "may not contain a NUL byte" };
+
 const FORBIDDEN_ENV = /^(PATH|NODE_OPTIONS|BASH_ENV|ENV|LD_.*|DYLD_.*)$/;
 
 export const CommandJobConfig = z.strictObject({
@@ -59,7 +62,8 @@ export const CommandJobConfig = z.strictObject({
     .min(1)
     .max(200)
     .refine((c) => !c.includes("/"), { message: "must be a bare command name (no '/')" }),
-  args: z.array(z.string().max(4096)).max(100).optional(),
+  // spawn() refuses a NUL byte with an error that quotes the value: refused here instead.
+  args: z.array(z.string().max(4096).refine(noNul, NO_NUL)).max(100).optional(),
   workingDirectory: z.string().min(1).max(1024).optional(),
   environment: z
     .record(
@@ -67,7 +71,7 @@ export const CommandJobConfig = z.strictObject({
         .string()
         .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "is not a valid variable name")
         .refine((k) => !FORBIDDEN_ENV.test(k), { message: "may not be set by a job" }),
-      z.string().max(8192),
+      z.string().max(8192).refine(noNul, NO_NUL),
     )
     .optional(),
   timeout: z.int().min(1).max(86_400_000).optional(),

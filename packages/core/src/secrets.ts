@@ -47,6 +47,8 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** Shorter secrets are not scrubbed: replacing e.g. "on" everywhere would mangle output. */
 const MIN_SCRUBBED_LENGTH = 4;
+/** Cookie values shorter than this are not scrubbed on their own (the whole header is). */
+const MIN_COOKIE_VALUE_LENGTH = 8;
 
 /** Thrown when a stored secret cannot be opened. Its message names the field only. */
 export class SecretError extends Error {
@@ -231,13 +233,24 @@ export function maskConfig(jobType: JobType, stored: unknown): unknown {
 /**
  * The plaintext secrets of an opened config, for scrubSecrets. Besides each value it
  * lists the forms a target is likely to echo: the credential of an `Authorization:
- * <scheme> <credential>` value, the `user:password` inside Basic, and JSON-escaped text.
+ * <scheme> <credential>` value, the `user:password` inside Basic, each value of a
+ * Cookie header, the percent-encoded value, and JSON-escaped text.
  */
 export function secretValuesOf(jobType: JobType, config: JobConfig): string[] {
   const values = new Set<string>();
-  mapSecrets(jobType, config, (_name, value) => {
+  mapSecrets(jobType, config, (name, value) => {
     if (typeof value !== "string") return value;
     values.add(value);
+    // A target that parses cookies echoes each value on its own (`sid=abc; t=x` → abc).
+    // Short ones (`remember=true`) are left: masking every `true` would hide nothing.
+    if (/cookie/i.test(name)) {
+      for (const pair of value.split(";")) {
+        const cookie = pair.slice(pair.indexOf("=") + 1).trim();
+        if (pair.includes("=") && cookie.length >= MIN_COOKIE_VALUE_LENGTH) values.add(cookie);
+      }
+    }
+    // As a query string or form body carries it.
+    values.add(encodeURIComponent(value));
     const scheme = /^(\S+)\s+(\S.*)$/.exec(value);
     if (scheme) {
       values.add(scheme[2]!);
@@ -263,7 +276,67 @@ export function scrubSecrets<T>(value: T, secrets: readonly string[]): T {
     .sort((a, b) => b.length - a.length);
   if (kept.length === 0) return structuredCopy(value, (s) => s);
   const pattern = new RegExp(kept.map(escapeRegExp).join("|"), "g");
-  return structuredCopy(value, (s) => s.replace(pattern, MASK));
+  const cuts = kept.filter((k) => k.length > MIN_CUT_FRAGMENT).map(cutMatcher);
+  return structuredCopy(value, (s) => maskCutEnds(s.replace(pattern, MASK), cuts));
+}
+
+/**
+ * Outputs are kept up to a limit: an HTTP body's first 64 KiB, a command's last. A
+ * secret the limit cut through leaves its start at the end of the text, or its end
+ * at the start, where no whole value matches. Such a fragment of at least this many
+ * characters is masked too; a shorter one tells little and could be anything.
+ */
+const MIN_CUT_FRAGMENT = 8;
+
+interface CutMatcher {
+  forward: { pattern: string; failure: Int32Array };
+  backward: { pattern: string; failure: Int32Array };
+}
+
+function cutMatcher(secret: string): CutMatcher {
+  const reversed = secret.split("").reverse().join("");
+  return {
+    forward: { pattern: secret, failure: failureOf(secret) },
+    backward: { pattern: reversed, failure: failureOf(reversed) },
+  };
+}
+
+/** Knuth–Morris–Pratt failure function: for each prefix, its longest proper border. */
+function failureOf(pattern: string): Int32Array {
+  const failure = new Int32Array(pattern.length);
+  for (let i = 1, k = 0; i < pattern.length; i++) {
+    while (k > 0 && pattern[i] !== pattern[k]) k = failure[k - 1]!;
+    if (pattern[i] === pattern[k]) k++;
+    failure[i] = k;
+  }
+  return failure;
+}
+
+/** The length of the longest end of `text` that is a proper start of the pattern. */
+function overlap(text: string, { pattern, failure }: CutMatcher["forward"]): number {
+  let k = 0;
+  for (let i = Math.max(0, text.length - pattern.length + 1); i < text.length; i++) {
+    while (k > 0 && (k === pattern.length || text[i] !== pattern[k])) k = failure[k - 1]!;
+    if (text[i] === pattern[k]) k++;
+  }
+  return k < pattern.length ? k : 0;
+}
+
+function maskCutEnds(text: string, cuts: readonly CutMatcher[]): string {
+  if (text.length < MIN_CUT_FRAGMENT || cuts.length === 0) return text;
+  let head = 0;
+  let tail = 0;
+  const longest = Math.max(...cuts.map((cut) => cut.forward.pattern.length));
+  const start = text.slice(0, longest).split("").reverse().join("");
+  for (const cut of cuts) {
+    tail = Math.max(tail, overlap(text, cut.forward));
+    head = Math.max(head, overlap(start, cut.backward));
+  }
+  if (tail < MIN_CUT_FRAGMENT) tail = 0;
+  if (head < MIN_CUT_FRAGMENT) head = 0;
+  if (head === 0 && tail === 0) return text;
+  if (head + tail >= text.length) return MASK;
+  return (head ? MASK : "") + text.slice(head, text.length - tail) + (tail ? MASK : "");
 }
 
 function structuredCopy<T>(value: T, scrub: (s: string) => string): T {

@@ -40,12 +40,25 @@ declare module "fastify" {
 /**
  * Registers @fastify/jwt with one pinned algorithm: RS256 when JWT_PUBLIC_KEY is set,
  * else HS256. A token of any other algorithm (`none` included) fails verification.
+ * Every token must expire (`exp`): one without it would be good forever. With
+ * JWT_ISSUER / JWT_AUDIENCE set, `iss` / `aud` must be present and match.
  */
 export const authPlugin = fp(async (app: FastifyInstance, config: ApiConfig) => {
   const algorithm = config.JWT_PUBLIC_KEY ? "RS256" : "HS256";
+  const issuers = config.JWT_ISSUER ?? [];
+  const audiences = config.JWT_AUDIENCE ?? [];
   await app.register(fastifyJwt, {
     secret: config.JWT_PUBLIC_KEY ? { public: config.JWT_PUBLIC_KEY } : config.JWT_SECRET!,
-    verify: { algorithms: [algorithm] },
+    verify: {
+      algorithms: [algorithm],
+      requiredClaims: [
+        "exp",
+        ...(issuers.length ? ["iss"] : []),
+        ...(audiences.length ? ["aud"] : []),
+      ],
+      ...(issuers.length ? { allowedIss: issuers } : {}),
+      ...(audiences.length ? { allowedAud: audiences } : {}),
+    },
   });
 });
 

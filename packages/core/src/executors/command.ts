@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants } from "node:fs";
 import { access, mkdir, realpath, stat } from "node:fs/promises";
-import { isAbsolute, join, relative } from "node:path";
+import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CommandJobConfig, JobResult } from "../job.js";
 import { resolveWorkingDirectory } from "../targets.js";
@@ -50,15 +50,40 @@ export async function runCommandJob(
     ? AbortSignal.any([ctx.signal, AbortSignal.timeout(config.timeout)])
     : ctx.signal;
   if (signal.aborted) throw abortError(signal);
-  const child = spawn(executable, config.args ?? [], {
-    cwd,
-    env: commandEnvironment(config, ctx, cwd),
-    detached: true,
-    shell: false,
-    stdio: ["ignore", "pipe", "pipe"],
-    argv0: config.command,
-  });
+  const env = commandEnvironment(config, ctx, cwd);
+  refuseNulBytes(config.args ?? [], env);
+  let child: ChildProcess;
+  try {
+    child = spawn(executable, config.args ?? [], {
+      cwd,
+      env,
+      detached: true,
+      shell: false,
+      stdio: ["ignore", "pipe", "pipe"],
+      argv0: config.command,
+    });
+  } catch (error) {
+    // spawn's own messages quote the offending argument or variable: its code only.
+    const code = (error as { code?: string }).code ?? "spawn failed";
+    throw new ExecutionError("SYSTEM_ERROR", `command '${config.command}' did not start: ${code}`);
+  }
   return new ChildRun(child, signal, options).settled;
+}
+
+/**
+ * A NUL byte cannot be passed to exec; spawn would throw an error quoting the whole
+ * value, a secret environment value included. The schema refuses them; a config stored
+ * before it did is refused here, naming the place and never the value.
+ */
+function refuseNulBytes(args: readonly string[], env: Record<string, string>): void {
+  const index = args.findIndex((arg) => arg.includes("\0"));
+  if (index >= 0) {
+    throw new ExecutionError("VALIDATION_ERROR", `config.args[${index}] contains a NUL byte`);
+  }
+  const name = Object.keys(env).find((key) => env[key]!.includes("\0"));
+  if (name !== undefined) {
+    throw new ExecutionError("VALIDATION_ERROR", `config.environment.${name} contains a NUL byte`);
+  }
 }
 
 /**
@@ -101,7 +126,9 @@ async function findExecutable(command: string, searchPath: string | undefined): 
 
 /**
  * The working directory inside the root (the API's rule: relative to the root, no '..'),
- * created if missing; symlinks resolved and checked again.
+ * created if missing; symlinks resolved and checked again. What already exists of the
+ * path is checked before anything is created, so a symlink inside the root (which an
+ * earlier command could have made) cannot have directories created outside it.
  */
 async function resolveWorkdir(root: string, workingDirectory: string | undefined): Promise<string> {
   const refuse = () =>
@@ -111,11 +138,29 @@ async function resolveWorkdir(root: string, workingDirectory: string | undefined
     );
   const target = resolveWorkingDirectory(workingDirectory ?? ".", root);
   if (!target) throw refuse();
+  await mkdir(root, { recursive: true });
+  const realBase = await realpath(root);
+  const isInside = (path: string) => {
+    const inside = relative(realBase, path);
+    return !(inside === ".." || inside.startsWith(`..${sep}`) || isAbsolute(inside));
+  };
+  if (!isInside(await realpath(await deepestExisting(target)))) throw refuse();
   await mkdir(target, { recursive: true });
-  const [realBase, realTarget] = await Promise.all([realpath(root), realpath(target)]);
-  const inside = relative(realBase, realTarget);
-  if (inside.startsWith("..") || isAbsolute(inside)) throw refuse();
+  const realTarget = await realpath(target);
+  if (!isInside(realTarget)) throw refuse();
   return realTarget;
+}
+
+/** The longest leading part of `path` that exists (following symlinks). */
+async function deepestExisting(path: string): Promise<string> {
+  for (let current = path; ; current = dirname(current)) {
+    try {
+      await stat(current);
+      return current;
+    } catch {
+      if (dirname(current) === current) return current;
+    }
+  }
 }
 
 /** One child from spawn until its process group is gone. */
