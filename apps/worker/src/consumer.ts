@@ -13,6 +13,7 @@ import {
   claimExecution,
   type Db,
   type ExecutionClaim,
+  type ExecutionKey,
   type ExecutionOutcome,
   finishExecution,
   recordRetry,
@@ -117,7 +118,7 @@ async function processExecution(
   const log = options.log.child({ jobId: message.jobId, executionRowId: id });
   const retrying: Retrying = { log, giveUpAfterMs: options.dbGiveUpAfterMs ?? 60_000 };
   if (stopReasonOf(stop) === "shutdown") return "hand-back";
-  const claim = await claimOrGiveUp(options, id, log, retrying);
+  const claim = await claimOrGiveUp(options, message, log, retrying);
   if (claim === undefined) return "hand-back";
   if (claim.kind === "gone") {
     log.info("execution already ended; not run");
@@ -151,7 +152,7 @@ async function processExecution(
   await failpoint(options.failpoints, "worker.after_run_before_status_write");
   // Secrets the job's own config holds never reach the database or a log line.
   const stored = scrubSecrets(ran.outcome, ran.secrets);
-  const recorded = await recordOutcome(options, id, stored, log, retrying);
+  const recorded = await recordOutcome(options, claim.execution, stored, log, retrying);
   if (recorded === undefined) return "hand-back";
   if (recorded) observeOutcome(options.metrics, labels, stored.status, stored.errorType, seconds);
   await failpoint(options.failpoints, "worker.after_status_write_before_ack");
@@ -161,15 +162,19 @@ async function processExecution(
 /** The claim, or undefined when the database stayed unreachable. */
 async function claimOrGiveUp(
   options: ConsumerOptions,
-  id: string,
+  message: ExecutionMessage,
   log: Logger,
   retrying: Retrying,
 ): Promise<ExecutionClaim | undefined> {
   const { db, dbGate, workerId } = options;
+  const key = {
+    id: message.executionRowId,
+    scheduledAt: message.scheduledAt === undefined ? undefined : new Date(message.scheduledAt),
+  };
   try {
     return await withDbRetry(
       "claim",
-      () => dbGate.run(() => claimExecution(db, id, workerId)),
+      () => dbGate.run(() => claimExecution(db, key, workerId)),
       retrying,
     );
   } catch (error) {
@@ -187,7 +192,7 @@ async function claimOrGiveUp(
  */
 async function recordOutcome(
   options: ConsumerOptions,
-  id: string,
+  key: ExecutionKey,
   stored: ExecutionOutcome,
   log: Logger,
   retrying: Retrying,
@@ -195,7 +200,7 @@ async function recordOutcome(
   const { db, dbGate, stats } = options;
   let recorded: boolean;
   try {
-    const write = () => dbGate.run(() => finishExecution(db, id, stored));
+    const write = () => dbGate.run(() => finishExecution(db, key, stored));
     recorded = await withDbRetry("terminal write", write, retrying);
   } catch (error) {
     log.error({ err: toError(error).message }, "outcome not recorded; handing the execution back");
@@ -233,7 +238,7 @@ async function runClaimed(
     return { outcome: failed("VALIDATION_ERROR", message), secrets: [] };
   }
   const progress = new ProgressWriter(
-    (percent) => dbGate.run(() => updateExecutionProgress(db, execution.id, percent)),
+    (percent) => dbGate.run(() => updateExecutionProgress(db, execution, percent)),
     options.progressIntervalMs ?? 1000,
     (error) => log.warn({ err: toError(error).message }, "progress not written"),
   );
@@ -252,11 +257,7 @@ async function runClaimed(
       stop,
       onProgress: (percent) => progress.report(percent),
       recordRetry: (n) =>
-        withDbRetry(
-          "retry count",
-          () => dbGate.run(() => recordRetry(db, execution.id, n)),
-          retrying,
-        ),
+        withDbRetry("retry count", () => dbGate.run(() => recordRetry(db, execution, n)), retrying),
     });
     return { outcome, secrets: opened.secrets };
   } catch (error) {

@@ -45,6 +45,7 @@ export {
   CreateJobRequest,
   type ExecutionMessage,
   ExecutionStatus,
+  executionMessage,
   FunctionJobConfig,
   HttpJobConfig,
   JOB_CONFIG_SCHEMAS,

@@ -23,6 +23,7 @@ export {
 export {
   claimExecution,
   type ExecutionClaim,
+  type ExecutionKey,
   failOrphanedExecution,
   findCancelledExecutionIds,
   findOrphanedExecutions,

@@ -1,6 +1,7 @@
 import { and, desc, eq, gte, inArray, lt, lte, or, type SQL, sql } from "drizzle-orm";
-import type { Db } from "../client.js";
+import { type Db, poolOf } from "../client.js";
 import { type ExecutionRow, jobExecutions, scheduledJobs } from "../schema.js";
+import type { ExecutionKey } from "./executionRuns.js";
 
 export type NewExecution = typeof jobExecutions.$inferInsert;
 
@@ -148,31 +149,46 @@ export interface ExecutionOutcome {
 /**
  * running → completed | failed | cancelled, with the duration measured by the
  * database clock. Returns false when the execution was no longer running (it was
- * cancelled meanwhile): the first terminal status wins.
+ * cancelled meanwhile): the first terminal status wins. A named (prepared) statement,
+ * planned once per connection, that reads only the execution's own partition.
  */
 export async function finishExecution(
   db: Db,
-  id: string,
+  key: ExecutionKey,
   outcome: ExecutionOutcome,
 ): Promise<boolean> {
-  const rows = await db
-    .update(jobExecutions)
-    .set({
-      status: outcome.status,
-      completedAt: sql`clock_timestamp()`,
-      durationMs: sql`GREATEST(0, (EXTRACT(EPOCH FROM clock_timestamp() - ${jobExecutions.startedAt}) * 1000)::int)`,
-      result: outcome.result ?? null,
-      errorType: outcome.errorType ?? null,
-      errorMessage: outcome.errorMessage ?? null,
-      errorStack: outcome.errorStack ?? null,
-      retryCount: outcome.retryCount ?? 0,
-      memoryPeakMb: outcome.memoryPeakMb ?? null,
-      cpuTimeMs: outcome.cpuTimeMs ?? null,
-      progress: outcome.status === "completed" ? 100 : jobExecutions.progress,
-    })
-    .where(and(eq(jobExecutions.id, id), eq(jobExecutions.status, "running")))
-    .returning({ id: jobExecutions.id });
-  return rows.length > 0;
+  const { rowCount } = await poolOf(db, "finishExecution").query({
+    name: "scheduler_finish_execution",
+    text: `UPDATE job_executions SET
+        status = $3::text,
+        completed_at = clock_timestamp(),
+        duration_ms = GREATEST(0, (EXTRACT(EPOCH FROM clock_timestamp() - started_at) * 1000)::int),
+        result = $4::jsonb,
+        error_type = $5::text,
+        error_message = $6::text,
+        error_stack = $7::text,
+        retry_count = $8::int,
+        memory_peak_mb = $9::int,
+        cpu_time_ms = $10::int,
+        progress = CASE WHEN $3::text = 'completed' THEN 100 ELSE progress END
+      WHERE id = $1::uuid AND scheduled_at = $2::timestamptz AND status = 'running'`,
+    values: [
+      key.id,
+      key.scheduledAt,
+      outcome.status,
+      // jsonb as text: pg would send a JS array as a PostgreSQL array.
+      outcome.result === undefined || outcome.result === null
+        ? null
+        : JSON.stringify(outcome.result),
+      outcome.errorType ?? null,
+      outcome.errorMessage ?? null,
+      outcome.errorStack ?? null,
+      outcome.retryCount ?? 0,
+      outcome.memoryPeakMb ?? null,
+      outcome.cpuTimeMs ?? null,
+    ],
+  });
+  return (rowCount ?? 0) > 0;
 }
 
 /**
