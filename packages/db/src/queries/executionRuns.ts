@@ -54,14 +54,15 @@ const CLAIM_LOCK: SessionStatement = {
 /**
  * 2. pending → running when the job has a free slot, else pending → skipped; running →
  * running (retryCount + 1) for a redelivery. Running executions of the job are counted
- * (every partition: one may be of any month) only for a pending one. \`e.status = c.was\`
+ * (every partition: one may be of any month) only for a pending one. `e.status = c.was`
  * is checked again on the row as it is when locked, so a cancel or terminal write that
- * lands first leaves it alone.
+ * lands first leaves it alone. `c` is MATERIALIZED so that the count runs once, not
+ * once for each use of `runs` below.
  */
 const CLAIM_START: SessionStatement = {
   name: "scheduler_claim_start",
   definition: `(uuid, timestamptz, text) AS
-    WITH c AS (
+    WITH c AS MATERIALIZED (
       SELECT e.id, e.status AS was, j.max_concurrent, j.job_type, j.config, j.retry_config,
           j.timeout_seconds,
           CASE WHEN e.status = 'pending' THEN (SELECT count(*) FROM job_executions r
@@ -96,12 +97,12 @@ const CLAIM_START: SessionStatement = {
  * One round trip. The two statements above go in one simple-protocol message, which
  * runs as one implicit transaction with a fresh snapshot per statement (READ
  * COMMITTED): 1 takes the advisory lock on starts of the execution's job (not the job
- * row, so the scheduler's \`FOR UPDATE SKIP LOCKED\` claim is never held up); 2 runs
+ * row, so the scheduler's `FOR UPDATE SKIP LOCKED` claim is never held up); 2 runs
  * with a snapshot taken after the lock, so it counts every start committed before ours;
  * then the commit releases the lock with no network wait while it is held. Of two
  * workers racing for the last slot exactly one runs. Both are PREPAREd once per
  * connection and EXECUTEd with literals (the simple protocol has no parameters): the id
- * is checked to be a UUID, the worker id escaped. \`scheduledAt\` (the queue message
+ * is checked to be a UUID, the worker id escaped. `scheduledAt` (the queue message
  * carries it) confines both to one partition; a message from before it did is looked up.
  */
 export async function claimExecution(
