@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import {
   claimExecution,
+  createDb,
+  createPool,
   type Db,
   type ExecutionRow,
   jobExecutions,
@@ -147,5 +149,20 @@ describe("claimExecution", () => {
       redelivered: false,
       execution: { id: row!.id, scheduledAt: row!.scheduledAt, status: "running", workerId: "w" },
     });
+  });
+
+  test("prepares its statements again on a connection that lost them", async ({ database }) => {
+    // One connection, so the DEALLOCATE reaches the session the claim prepared on.
+    const pool = createPool(database.url, { max: 1 });
+    try {
+      const db = createDb(pool);
+      const job = await insertJob(db, 2);
+      const [first, second] = await insertPending(db, job, 2);
+      expect(await claimExecution(db, first!, "worker-a")).toMatchObject({ kind: "run" });
+      await pool.query("DEALLOCATE ALL");
+      expect(await claimExecution(db, second!, "worker-a")).toMatchObject({ kind: "run" });
+    } finally {
+      await pool.end();
+    }
   });
 });
