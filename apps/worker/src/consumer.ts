@@ -16,6 +16,7 @@ import {
   type ExecutionKey,
   type ExecutionOutcome,
   finishExecution,
+  finishExecutions,
   recordRetry,
   updateExecutionProgress,
 } from "@scheduler/db";
@@ -26,6 +27,7 @@ import { withDbRetry } from "./dbRetry.js";
 import { type ExecutorSettings, openJob } from "./executors.js";
 import { ProgressWriter } from "./progress.js";
 import { type RunningExecutions, stopReasonOf } from "./runningExecutions.js";
+import { TerminalWrites } from "./terminalWrites.js";
 
 /** Counters of this process, for its heartbeat. */
 export interface WorkerStats {
@@ -77,6 +79,11 @@ function observeOutcome(
     metrics.failedJobs.inc({ job_type, error_type: errorType ?? "SYSTEM_ERROR" });
 }
 
+/** The options and what the processor keeps across executions. */
+interface Consumer extends ConsumerOptions {
+  terminalWrites: TerminalWrites;
+}
+
 /** How long a handed-back queue job waits before it is delivered again, in ms. */
 const HAND_BACK_DELAY_MS = 5000;
 
@@ -87,7 +94,15 @@ const HAND_BACK_DELAY_MS = 5000;
  * terminal write, or the worker is shutting down before the claim, the queue job is
  * handed back (delayed) instead of failed, so no accepted execution is lost.
  */
-export function createProcessor(options: ConsumerOptions) {
+export function createProcessor(consumerOptions: ConsumerOptions) {
+  const { db, dbGate } = consumerOptions;
+  const options: Consumer = {
+    ...consumerOptions,
+    terminalWrites: new TerminalWrites({
+      writeBatch: (finishes) => dbGate.run(() => finishExecutions(db, finishes)),
+      writeOne: ({ key, outcome }) => dbGate.run(() => finishExecution(db, key, outcome)),
+    }),
+  };
   return async (queueJob: Job<ExecutionMessage>, token?: string): Promise<void> => {
     const id = queueJob.data.executionRowId;
     // Registered before the claim: a cancel published once the row is running reaches us.
@@ -110,7 +125,7 @@ export function createProcessor(options: ConsumerOptions) {
 type Retrying = Parameters<typeof withDbRetry>[2];
 
 async function processExecution(
-  options: ConsumerOptions,
+  options: Consumer,
   message: ExecutionMessage,
   stop: AbortSignal,
 ): Promise<"done" | "hand-back"> {
@@ -191,16 +206,16 @@ async function claimOrGiveUp(
  * meanwhile (a cancel landed first), undefined when the database stayed unreachable.
  */
 async function recordOutcome(
-  options: ConsumerOptions,
+  options: Consumer,
   key: ExecutionKey,
   stored: ExecutionOutcome,
   log: Logger,
   retrying: Retrying,
 ): Promise<boolean | undefined> {
-  const { db, dbGate, stats } = options;
+  const { terminalWrites, stats } = options;
   let recorded: boolean;
   try {
-    const write = () => dbGate.run(() => finishExecution(db, key, stored));
+    const write = () => terminalWrites.record({ key, outcome: stored });
     recorded = await withDbRetry("terminal write", write, retrying);
   } catch (error) {
     log.error({ err: toError(error).message }, "outcome not recorded; handing the execution back");

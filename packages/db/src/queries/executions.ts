@@ -176,10 +176,7 @@ export async function finishExecution(
       key.id,
       key.scheduledAt,
       outcome.status,
-      // jsonb as text: pg would send a JS array as a PostgreSQL array.
-      outcome.result === undefined || outcome.result === null
-        ? null
-        : JSON.stringify(outcome.result),
+      jsonText(outcome.result),
       outcome.errorType ?? null,
       outcome.errorMessage ?? null,
       outcome.errorStack ?? null,
@@ -189,6 +186,62 @@ export async function finishExecution(
     ],
   });
   return (rowCount ?? 0) > 0;
+}
+
+/** One execution's terminal write, for finishExecutions. */
+export interface ExecutionFinish {
+  key: ExecutionKey;
+  outcome: ExecutionOutcome;
+}
+
+/**
+ * finishExecution for several executions in one statement and one commit (a worker's
+ * terminal writes that queued up while the previous ones were being written): each row
+ * by (id, scheduled_at), each only while still running. Returns the ids whose write took
+ * effect. The ids must differ.
+ */
+export async function finishExecutions(db: Db, finishes: ExecutionFinish[]): Promise<Set<string>> {
+  if (finishes.length === 0) return new Set();
+  const column = <T>(pick: (f: ExecutionFinish) => T) => finishes.map(pick);
+  const { rows } = await poolOf(db, "finishExecutions").query<{ id: string }>({
+    name: "scheduler_finish_executions",
+    text: `UPDATE job_executions e SET
+        status = v.status,
+        completed_at = clock_timestamp(),
+        duration_ms = GREATEST(0, (EXTRACT(EPOCH FROM clock_timestamp() - e.started_at) * 1000)::int),
+        result = v.result::jsonb,
+        error_type = v.error_type,
+        error_message = v.error_message,
+        error_stack = v.error_stack,
+        retry_count = v.retry_count,
+        memory_peak_mb = v.memory_peak_mb,
+        cpu_time_ms = v.cpu_time_ms,
+        progress = CASE WHEN v.status = 'completed' THEN 100 ELSE e.progress END
+      FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+          $7::text[], $8::int[], $9::int[], $10::int[])
+        AS v(id, scheduled_at, status, result, error_type, error_message, error_stack,
+          retry_count, memory_peak_mb, cpu_time_ms)
+      WHERE e.id = v.id AND e.scheduled_at = v.scheduled_at AND e.status = 'running'
+      RETURNING e.id`,
+    values: [
+      column((f) => f.key.id),
+      column((f) => f.key.scheduledAt),
+      column((f) => f.outcome.status),
+      column((f) => jsonText(f.outcome.result)),
+      column((f) => f.outcome.errorType ?? null),
+      column((f) => f.outcome.errorMessage ?? null),
+      column((f) => f.outcome.errorStack ?? null),
+      column((f) => f.outcome.retryCount ?? 0),
+      column((f) => f.outcome.memoryPeakMb ?? null),
+      column((f) => f.outcome.cpuTimeMs ?? null),
+    ],
+  });
+  return new Set(rows.map((r) => r.id));
+}
+
+/** A jsonb value as text: pg would send a JS array as a PostgreSQL array. */
+function jsonText(value: unknown): string | null {
+  return value === undefined || value === null ? null : JSON.stringify(value);
 }
 
 /**
