@@ -198,10 +198,14 @@ export interface ExecutionFinish {
  * finishExecution for several executions in one statement and one commit (a worker's
  * terminal writes that queued up while the previous ones were being written): each row
  * by (id, scheduled_at), each only while still running. Returns the ids whose write took
- * effect. The ids must differ.
+ * effect. The ids must differ. They are sent in id order, the order cancelJobExecutions
+ * locks a job's executions in, so a batch walking them in turn takes its row locks in
+ * that order too; a deadlock that happens all the same (another plan) fails the batch,
+ * whose caller then writes each execution alone.
  */
-export async function finishExecutions(db: Db, finishes: ExecutionFinish[]): Promise<Set<string>> {
-  if (finishes.length === 0) return new Set();
+export async function finishExecutions(db: Db, unordered: ExecutionFinish[]): Promise<Set<string>> {
+  if (unordered.length === 0) return new Set();
+  const finishes = unordered.toSorted((a, b) => (a.key.id < b.key.id ? -1 : 1));
   const column = <T>(pick: (f: ExecutionFinish) => T) => finishes.map(pick);
   const { rows } = await poolOf(db, "finishExecutions").query<{ id: string }>({
     name: "scheduler_finish_executions",
@@ -343,6 +347,7 @@ export async function cancelJobExecutions(
     WITH target AS (
       SELECT id, status FROM job_executions
       WHERE job_id = ${jobId} AND ${scope}
+      ORDER BY id
       FOR UPDATE
     )
     UPDATE job_executions e SET
