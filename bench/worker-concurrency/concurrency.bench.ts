@@ -82,16 +82,22 @@ async function seed(database: TestDatabase, url: string) {
     job_id: string;
     tenant_id: string;
     execution_id: string;
+    scheduled_at: Date;
   }>(
     `INSERT INTO job_executions (job_id, tenant_id, execution_id, trigger_type, status, scheduled_at)
      SELECT j.id, j.tenant_id, j.id || ':b' || n, 'manual', 'pending', now()
      FROM scheduled_jobs j CROSS JOIN generate_series(1, $1) AS n
-     RETURNING id, job_id, tenant_id, execution_id`,
+     RETURNING id, job_id, tenant_id, execution_id, scheduled_at`,
     [perJob],
   );
   return rows.map((r) => ({
     name: "execute",
-    data: { executionRowId: r.id, jobId: r.job_id, tenantId: r.tenant_id },
+    data: {
+      executionRowId: r.id,
+      jobId: r.job_id,
+      tenantId: r.tenant_id,
+      scheduledAt: r.scheduled_at.toISOString(),
+    },
     opts: { jobId: r.execution_id.replaceAll(":", "-"), attempts: 1 },
   }));
 }

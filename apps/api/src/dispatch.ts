@@ -1,6 +1,7 @@
 import {
   EXECUTION_QUEUE,
   type ExecutionMessage,
+  executionMessage,
   type Logger,
   queueJobId,
   redisKeys,
@@ -35,16 +36,12 @@ export class Dispatcher {
   /** Queues an execution to run now; false when Redis did not take it. */
   async enqueue(execution: ExecutionRow): Promise<boolean> {
     try {
-      await this.queue.add(
-        "execute",
-        { executionRowId: execution.id, jobId: execution.jobId, tenantId: execution.tenantId },
-        {
-          jobId: queueJobId(execution.executionId),
-          attempts: 1,
-          removeOnComplete: { count: 1000 },
-          removeOnFail: { count: 5000 },
-        },
-      );
+      await this.queue.add("execute", executionMessage(execution), {
+        jobId: queueJobId(execution.executionId),
+        attempts: 1,
+        removeOnComplete: { count: 1000 },
+        removeOnFail: { count: 5000 },
+      });
       return true;
     } catch (error) {
       this.log.warn(

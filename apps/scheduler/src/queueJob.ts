@@ -1,4 +1,4 @@
-import { type ExecutionMessage, queueJobId } from "@scheduler/core";
+import { type ExecutionMessage, executionMessage, queueJobId } from "@scheduler/core";
 import type { ExecutionRow } from "@scheduler/db";
 import type { BulkJobOptions, Queue } from "bullmq";
 
@@ -35,14 +35,14 @@ export interface QueueJob {
 
 /** The queue job of one execution, due `delayMs` from now, with its job's API priority. */
 export function executionQueueJob(
-  e: Pick<ExecutionRow, "id" | "jobId" | "tenantId" | "executionId">,
+  e: Pick<ExecutionRow, "id" | "jobId" | "tenantId" | "executionId" | "scheduledAt">,
   priority: number,
   delayMs: number,
 ): QueueJob {
   const bullPriority = queuePriority(priority);
   return {
     name: "execute",
-    data: { executionRowId: e.id, jobId: e.jobId, tenantId: e.tenantId },
+    data: executionMessage(e),
     opts: {
       ...QUEUE_JOB_OPTIONS,
       jobId: queueJobId(e.executionId),

@@ -146,7 +146,12 @@ describe("Ticker.tick", () => {
           executionId: `${jobId}:${e.scheduledAt.getTime()}`,
         });
         const queued = await queue.getJob(queueJobId(e.executionId));
-        expect(queued?.data).toEqual({ executionRowId: e.id, jobId, tenantId: e.tenantId });
+        expect(queued?.data).toEqual({
+          executionRowId: e.id,
+          jobId,
+          tenantId: e.tenantId,
+          scheduledAt: e.scheduledAt.toISOString(),
+        });
       }
     }
   });

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import {
   claimExecution,
+  createDb,
+  createPool,
   type Db,
   type ExecutionRow,
   jobExecutions,
@@ -60,7 +62,7 @@ describe("claimExecution", () => {
         const job = await insertJob(database.db, maxConcurrent);
         const rows = await insertPending(database.db, job, racing);
         const claims = await Promise.all(
-          rows.map((row, i) => claimExecution(database.db, row.id, `worker-${i}`)),
+          rows.map((row, i) => claimExecution(database.db, row, `worker-${i}`)),
         );
         expect(claims.filter((c) => c.kind === "run")).toHaveLength(maxConcurrent);
         const skipped = claims.filter((c) => c.kind === "skipped");
@@ -79,8 +81,8 @@ describe("claimExecution", () => {
   }) => {
     const job = await insertJob(database.db, 1);
     const [row] = await insertPending(database.db, job, 1);
-    const first = await claimExecution(database.db, row!.id, "worker-a");
-    const again = await claimExecution(database.db, row!.id, "worker-b");
+    const first = await claimExecution(database.db, row!, "worker-a");
+    const again = await claimExecution(database.db, row!, "worker-b");
     expect(first).toMatchObject({ kind: "run", redelivered: false, execution: { retryCount: 0 } });
     expect(again).toMatchObject({
       kind: "run",
@@ -100,7 +102,67 @@ describe("claimExecution", () => {
       .update(jobExecutions)
       .set({ status: "cancelled" })
       .where(eq(jobExecutions.id, row!.id));
-    expect(await claimExecution(database.db, row!.id, "worker-a")).toEqual({ kind: "gone" });
-    expect(await claimExecution(database.db, randomUUID(), "worker-a")).toEqual({ kind: "gone" });
+    expect(await claimExecution(database.db, row!, "worker-a")).toEqual({ kind: "gone" });
+    expect(await claimExecution(database.db, { id: row!.id }, "worker-a")).toEqual({
+      kind: "gone",
+    });
+    const unknown = { id: randomUUID(), scheduledAt: new Date() };
+    expect(await claimExecution(database.db, unknown, "worker-a")).toEqual({ kind: "gone" });
+    expect(await claimExecution(database.db, { id: unknown.id }, "worker-a")).toEqual({
+      kind: "gone",
+    });
+  });
+
+  test("counts a running execution of another month against maxConcurrent", async ({
+    database,
+  }) => {
+    const job = await insertJob(database.db, 1);
+    const [old, current] = await insertPending(database.db, job, 2);
+    // Months apart: the two rows sit in different partitions of the history.
+    const [moved] = await database.db
+      .update(jobExecutions)
+      .set({ scheduledAt: new Date(Date.now() - 62 * 86_400_000) })
+      .where(eq(jobExecutions.id, old!.id))
+      .returning();
+    expect(await claimExecution(database.db, moved!, "worker-a")).toMatchObject({ kind: "run" });
+    expect(await claimExecution(database.db, current!, "worker-b")).toEqual({
+      kind: "skipped",
+      errorMessage: "skipped: the job already has 1 running execution(s), its maxConcurrent is 1",
+    });
+    const [skipped] = await database.db
+      .select()
+      .from(jobExecutions)
+      .where(eq(jobExecutions.id, current!.id));
+    expect(skipped).toMatchObject({ status: "skipped", workerId: "worker-b", startedAt: null });
+    expect(skipped!.completedAt).toBeInstanceOf(Date);
+  });
+
+  test.for([
+    { message: "without its slot (queued by an earlier version)", slot: () => undefined },
+    { message: "naming another slot than its row's", slot: () => new Date(Date.now() - 3_600_000) },
+  ])("claims an execution from a message $message", async ({ slot }, { database }) => {
+    const job = await insertJob(database.db, 1);
+    const [row] = await insertPending(database.db, job, 1);
+    const claim = await claimExecution(database.db, { id: row!.id, scheduledAt: slot() }, "w");
+    expect(claim).toMatchObject({
+      kind: "run",
+      redelivered: false,
+      execution: { id: row!.id, scheduledAt: row!.scheduledAt, status: "running", workerId: "w" },
+    });
+  });
+
+  test("prepares its statements again on a connection that lost them", async ({ database }) => {
+    // One connection, so the DEALLOCATE reaches the session the claim prepared on.
+    const pool = createPool(database.url, { max: 1 });
+    try {
+      const db = createDb(pool);
+      const job = await insertJob(db, 2);
+      const [first, second] = await insertPending(db, job, 2);
+      expect(await claimExecution(db, first!, "worker-a")).toMatchObject({ kind: "run" });
+      await pool.query("DEALLOCATE ALL");
+      expect(await claimExecution(db, second!, "worker-a")).toMatchObject({ kind: "run" });
+    } finally {
+      await pool.end();
+    }
   });
 });

@@ -13,8 +13,10 @@ import {
   claimExecution,
   type Db,
   type ExecutionClaim,
+  type ExecutionKey,
   type ExecutionOutcome,
   finishExecution,
+  finishExecutions,
   recordRetry,
   updateExecutionProgress,
 } from "@scheduler/db";
@@ -25,6 +27,7 @@ import { withDbRetry } from "./dbRetry.js";
 import { type ExecutorSettings, openJob } from "./executors.js";
 import { ProgressWriter } from "./progress.js";
 import { type RunningExecutions, stopReasonOf } from "./runningExecutions.js";
+import { TerminalWrites } from "./terminalWrites.js";
 
 /** Counters of this process, for its heartbeat. */
 export interface WorkerStats {
@@ -76,6 +79,11 @@ function observeOutcome(
     metrics.failedJobs.inc({ job_type, error_type: errorType ?? "SYSTEM_ERROR" });
 }
 
+/** The options and what the processor keeps across executions. */
+interface Consumer extends ConsumerOptions {
+  terminalWrites: TerminalWrites;
+}
+
 /** How long a handed-back queue job waits before it is delivered again, in ms. */
 const HAND_BACK_DELAY_MS = 5000;
 
@@ -86,7 +94,15 @@ const HAND_BACK_DELAY_MS = 5000;
  * terminal write, or the worker is shutting down before the claim, the queue job is
  * handed back (delayed) instead of failed, so no accepted execution is lost.
  */
-export function createProcessor(options: ConsumerOptions) {
+export function createProcessor(consumerOptions: ConsumerOptions) {
+  const { db, dbGate } = consumerOptions;
+  const options: Consumer = {
+    ...consumerOptions,
+    terminalWrites: new TerminalWrites({
+      writeBatch: (finishes) => dbGate.run(() => finishExecutions(db, finishes)),
+      writeOne: ({ key, outcome }) => dbGate.run(() => finishExecution(db, key, outcome)),
+    }),
+  };
   return async (queueJob: Job<ExecutionMessage>, token?: string): Promise<void> => {
     const id = queueJob.data.executionRowId;
     // Registered before the claim: a cancel published once the row is running reaches us.
@@ -109,7 +125,7 @@ export function createProcessor(options: ConsumerOptions) {
 type Retrying = Parameters<typeof withDbRetry>[2];
 
 async function processExecution(
-  options: ConsumerOptions,
+  options: Consumer,
   message: ExecutionMessage,
   stop: AbortSignal,
 ): Promise<"done" | "hand-back"> {
@@ -117,7 +133,7 @@ async function processExecution(
   const log = options.log.child({ jobId: message.jobId, executionRowId: id });
   const retrying: Retrying = { log, giveUpAfterMs: options.dbGiveUpAfterMs ?? 60_000 };
   if (stopReasonOf(stop) === "shutdown") return "hand-back";
-  const claim = await claimOrGiveUp(options, id, log, retrying);
+  const claim = await claimOrGiveUp(options, message, log, retrying);
   if (claim === undefined) return "hand-back";
   if (claim.kind === "gone") {
     log.info("execution already ended; not run");
@@ -151,7 +167,7 @@ async function processExecution(
   await failpoint(options.failpoints, "worker.after_run_before_status_write");
   // Secrets the job's own config holds never reach the database or a log line.
   const stored = scrubSecrets(ran.outcome, ran.secrets);
-  const recorded = await recordOutcome(options, id, stored, log, retrying);
+  const recorded = await recordOutcome(options, claim.execution, stored, log, retrying);
   if (recorded === undefined) return "hand-back";
   if (recorded) observeOutcome(options.metrics, labels, stored.status, stored.errorType, seconds);
   await failpoint(options.failpoints, "worker.after_status_write_before_ack");
@@ -161,15 +177,19 @@ async function processExecution(
 /** The claim, or undefined when the database stayed unreachable. */
 async function claimOrGiveUp(
   options: ConsumerOptions,
-  id: string,
+  message: ExecutionMessage,
   log: Logger,
   retrying: Retrying,
 ): Promise<ExecutionClaim | undefined> {
   const { db, dbGate, workerId } = options;
+  const key = {
+    id: message.executionRowId,
+    scheduledAt: message.scheduledAt === undefined ? undefined : new Date(message.scheduledAt),
+  };
   try {
     return await withDbRetry(
       "claim",
-      () => dbGate.run(() => claimExecution(db, id, workerId)),
+      () => dbGate.run(() => claimExecution(db, key, workerId)),
       retrying,
     );
   } catch (error) {
@@ -186,16 +206,16 @@ async function claimOrGiveUp(
  * meanwhile (a cancel landed first), undefined when the database stayed unreachable.
  */
 async function recordOutcome(
-  options: ConsumerOptions,
-  id: string,
+  options: Consumer,
+  key: ExecutionKey,
   stored: ExecutionOutcome,
   log: Logger,
   retrying: Retrying,
 ): Promise<boolean | undefined> {
-  const { db, dbGate, stats } = options;
+  const { terminalWrites, stats } = options;
   let recorded: boolean;
   try {
-    const write = () => dbGate.run(() => finishExecution(db, id, stored));
+    const write = () => terminalWrites.record({ key, outcome: stored });
     recorded = await withDbRetry("terminal write", write, retrying);
   } catch (error) {
     log.error({ err: toError(error).message }, "outcome not recorded; handing the execution back");
@@ -233,7 +253,7 @@ async function runClaimed(
     return { outcome: failed("VALIDATION_ERROR", message), secrets: [] };
   }
   const progress = new ProgressWriter(
-    (percent) => dbGate.run(() => updateExecutionProgress(db, execution.id, percent)),
+    (percent) => dbGate.run(() => updateExecutionProgress(db, execution, percent)),
     options.progressIntervalMs ?? 1000,
     (error) => log.warn({ err: toError(error).message }, "progress not written"),
   );
@@ -252,11 +272,7 @@ async function runClaimed(
       stop,
       onProgress: (percent) => progress.report(percent),
       recordRetry: (n) =>
-        withDbRetry(
-          "retry count",
-          () => dbGate.run(() => recordRetry(db, execution.id, n)),
-          retrying,
-        ),
+        withDbRetry("retry count", () => dbGate.run(() => recordRetry(db, execution, n)), retrying),
     });
     return { outcome, secrets: opened.secrets };
   } catch (error) {

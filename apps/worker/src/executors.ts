@@ -2,6 +2,7 @@ import {
   assertNever,
   type CommandJobConfig,
   type FunctionJobConfig,
+  type HttpAgents,
   type HttpJobConfig,
   type JobResult,
   JobType,
@@ -28,6 +29,8 @@ export interface ExecutorSettings {
   allowedCommands: readonly string[];
   workdirRoot: string;
   killGraceMs: number;
+  /** Keep-alive connections of HTTP jobs, shared by every execution of the process. */
+  httpAgents?: HttpAgents;
 }
 
 /**
@@ -55,7 +58,10 @@ export function runExecutor(
 ): Promise<JobResult> {
   switch (job.jobType) {
     case "http":
-      return runHttpJob(job.config, ctx, { allowedCidrs: settings.allowedCidrs });
+      return runHttpJob(job.config, ctx, {
+        allowedCidrs: settings.allowedCidrs,
+        agents: settings.httpAgents,
+      });
     case "function":
       return runFunctionJob(job.config, ctx, {
         functionsDir: settings.functionsDir,

@@ -7,6 +7,7 @@ import {
   EXECUTION_QUEUE,
   type ExecutionMessage,
   type Failpoints,
+  HttpAgents,
   type KeyRing,
   loadConfig,
   parseFailpoints,
@@ -116,6 +117,7 @@ const reaper = new Reaper({
   log: logger.child({ component: "reaper" }),
 });
 
+const httpAgents = new HttpAgents();
 const worker = new Worker<ExecutionMessage>(
   EXECUTION_QUEUE,
   createProcessor({
@@ -130,6 +132,7 @@ const worker = new Worker<ExecutionMessage>(
       allowedCommands: config.COMMAND_JOB_ALLOWED,
       workdirRoot: config.COMMAND_JOB_WORKDIR_ROOT,
       killGraceMs: config.CANCEL_KILL_GRACE_MS,
+      httpAgents,
     },
     running,
     stats,
@@ -202,6 +205,7 @@ async function shutdown(signal: string): Promise<void> {
     .stop()
     .catch((err: Error) => logger.warn({ err: err.message }, "heartbeat not removed"));
   await queue.close();
+  await httpAgents.close();
   await metricsServer.close();
   connection.disconnect();
   await pool.end();

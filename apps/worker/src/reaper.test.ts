@@ -3,6 +3,7 @@ import {
   createLogger,
   EXECUTION_QUEUE,
   type ExecutionMessage,
+  executionMessage,
   queueJobId,
   redisKeys,
 } from "@scheduler/core";
@@ -73,15 +74,10 @@ describe("Reaper", () => {
     const keys = redisKeys(testRedis.prefix);
     const orphan = await insertRunning(database.db, "dead-worker");
     const redeliverable = await insertRunning(database.db, "dead-worker");
-    await queue.add(
-      "execute",
-      {
-        executionRowId: redeliverable.id,
-        jobId: redeliverable.jobId,
-        tenantId: redeliverable.tenantId,
-      },
-      { jobId: queueJobId(redeliverable.executionId), delay: 60_000 },
-    );
+    await queue.add("execute", executionMessage(redeliverable), {
+      jobId: queueJobId(redeliverable.executionId),
+      delay: 60_000,
+    });
     const alive = await insertRunning(database.db, "live-worker");
     await testRedis.redis.set(keys.workerHeartbeat("live-worker"), "{}", "PX", 60_000);
     await testRedis.redis.zadd(keys.workersIndex, Date.now(), "live-worker");

@@ -31,6 +31,7 @@ export {
   runHttpJob,
   type TargetPolicy,
 } from "./executors/http.js";
+export { HttpAgents, type HttpAgentsOptions } from "./executors/httpAgents.js";
 export type { ResourceUsage, RunHooks } from "./executors/procStat.js";
 export {
   FAILPOINT_CRASH_EXIT_CODE,
@@ -45,6 +46,7 @@ export {
   CreateJobRequest,
   type ExecutionMessage,
   ExecutionStatus,
+  executionMessage,
   FunctionJobConfig,
   HttpJobConfig,
   JOB_CONFIG_SCHEMAS,

@@ -172,6 +172,26 @@ export interface ExecutionMessage {
   executionRowId: string;
   jobId: string;
   tenantId: string;
+  /**
+   * The execution's `scheduledAt`, ISO 8601: with the id it names the row within one
+   * partition of the history. Absent from messages queued by earlier versions.
+   */
+  scheduledAt?: string;
+}
+
+/** The queue message of an execution row. */
+export function executionMessage(e: {
+  id: string;
+  jobId: string;
+  tenantId: string;
+  scheduledAt: Date;
+}): ExecutionMessage {
+  return {
+    executionRowId: e.id,
+    jobId: e.jobId,
+    tenantId: e.tenantId,
+    scheduledAt: e.scheduledAt.toISOString(),
+  };
 }
 
 /**

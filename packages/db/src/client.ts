@@ -1,3 +1,4 @@
+import { toError } from "@scheduler/core";
 import type { ExtractTablesWithRelations } from "drizzle-orm";
 import { drizzle, type NodePgQueryResultHKT } from "drizzle-orm/node-postgres";
 import type { PgDatabase } from "drizzle-orm/pg-core";
@@ -57,4 +58,77 @@ function findPgError(error: unknown): { code?: string; constraint?: string } | u
     current = candidate.cause;
   }
   return undefined;
+}
+
+/** The pool behind a database handle; a transaction has none. */
+export function poolOf(db: Db, what: string): pg.Pool {
+  const pool = (db as unknown as { $client?: pg.Pool }).$client;
+  if (!pool || typeof pool.connect !== "function") {
+    throw new Error(`${what} needs the database handle, not a transaction`);
+  }
+  return pool;
+}
+
+/**
+ * A statement PREPAREd once per connection and run with `EXECUTE name(literals)`, for
+ * the few that must share a simple-protocol message with others (one round trip, one
+ * implicit transaction) yet should not be parsed and planned from scratch each time,
+ * as a parameterized (extended-protocol) query cannot share a message.
+ */
+export interface SessionStatement {
+  name: string;
+  /** Everything after `PREPARE name`: `(uuid, text) AS SELECT …` */
+  definition: string;
+}
+
+/** The statements each open connection has PREPAREd. */
+const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
+
+/** SQLSTATE 26000: a prepared statement of that name does not exist (DEALLOCATE, DISCARD). */
+const NO_SUCH_STATEMENT = "26000";
+
+/**
+ * Runs `text` (EXECUTEs of `statements`, several per message allowed) on one pooled
+ * connection, PREPAREing first the statements that connection has not prepared yet. If
+ * the session lost them, they are prepared again and the message sent once more: a
+ * message that failed ran as one implicit transaction and changed nothing.
+ */
+export async function queryPrepared(
+  pool: pg.Pool,
+  statements: SessionStatement[],
+  text: string,
+): Promise<pg.QueryResult[]> {
+  const client = await pool.connect();
+  let discard: Error | undefined;
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const done = preparedOn.get(client) ?? new Set<string>();
+      const missing = statements.filter((s) => !done.has(s.name));
+      if (missing.length > 0) {
+        try {
+          await client.query(missing.map((s) => `PREPARE ${s.name} ${s.definition}`).join(";\n"));
+        } catch (error) {
+          // Which of them exist now is unknown: the connection goes, not the guess.
+          discard = toError(error);
+          throw error;
+        }
+        for (const s of missing) done.add(s.name);
+        preparedOn.set(client, done);
+      }
+      try {
+        const result = (await client.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
+        return Array.isArray(result) ? result : [result];
+      } catch (error) {
+        if (findPgError(error)?.code !== NO_SUCH_STATEMENT || attempt > 0) {
+          // The server answered with an error: the connection is fine. Anything else
+          // (reset, timeout) leaves it in an unknown state.
+          if (!findPgError(error)) discard = toError(error);
+          throw error;
+        }
+        preparedOn.delete(client);
+      }
+    }
+  } finally {
+    client.release(discard);
+  }
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import {
   EXECUTION_QUEUE,
   type ExecutionMessage,
+  executionMessage,
   type JobConfig,
   type JobType,
   parseKeyRing,
@@ -135,7 +136,7 @@ export async function enqueue(
   await queue.addBulk(
     rows.map((e) => ({
       name: "execute",
-      data: { executionRowId: e.id, jobId: e.jobId, tenantId: e.tenantId },
+      data: executionMessage(e),
       opts: { jobId: queueJobId(e.executionId), attempts: 1 },
     })),
   );

@@ -186,11 +186,14 @@ describe("POST /executions/{id}/cancel and /retry", () => {
   }) => {
     const tenant = newTenant();
     const job = await createJob(app, tenant);
+    const t0 = Date.now();
     for (let round = 0; round < 20; round++) {
+      const scheduledAt = new Date(t0 + round);
       const id = await insertExecution(
         database.pool,
         { id: job.id, tenantId: tenant.tenantId },
         "running",
+        { scheduledAt },
       );
       const [answer, recorded] = await Promise.all([
         app.inject({
@@ -198,7 +201,11 @@ describe("POST /executions/{id}/cancel and /retry", () => {
           url: `${API}/executions/${id}/cancel`,
           headers: auth(tenant.token()),
         }),
-        finishExecution(database.db, id, { status: "completed", result: { success: true } }),
+        finishExecution(
+          database.db,
+          { id, scheduledAt },
+          { status: "completed", result: { success: true } },
+        ),
       ]);
       const { rows } = await database.pool.query(
         "SELECT status FROM job_executions WHERE id = $1",

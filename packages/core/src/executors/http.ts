@@ -1,10 +1,11 @@
 import type { LookupAddress } from "node:dns";
 import { lookup as dnsLookup } from "node:dns/promises";
-import { isIP, type LookupFunction } from "node:net";
+import { isIP } from "node:net";
 import { Agent, request } from "undici";
 import type { HttpJobConfig, JobErrorType, JobResult } from "../job.js";
 import { isSecretHeader } from "../secrets.js";
 import { httpTargetProblem, isAllowedAddress } from "../targets.js";
+import { type HttpAgents, pinnedLookup } from "./httpAgents.js";
 
 /** Response bodies kept in a result are cut to this many bytes. */
 export const MAX_KEPT_BODY_BYTES = 64 * 1024;
@@ -53,6 +54,11 @@ export interface TargetPolicy {
    * A test seam: lets tests give DNS answers without a DNS server.
    */
   lookup?: (hostname: string) => Promise<readonly LookupAddress[]>;
+  /**
+   * Keep-alive connections shared between runs, each reused only for the address its
+   * hop checked. (Default: none; every hop opens its own connection and closes it.)
+   */
+  agents?: HttpAgents;
 }
 
 interface HopRequest {
@@ -180,9 +186,12 @@ async function sendHop(
   if (refused) throw new ExecutionError("VALIDATION_ERROR", `${where} ${refused}`);
   const address = await resolveChecked(hop.url, policy, signal, where);
 
-  // One agent per hop: its only socket goes to the checked address. Host header and
-  // TLS servername still come from the URL, so virtual hosts and certificates work.
-  const agent = new Agent({ connect: { lookup: pinnedLookup(address) } });
+  // The agent connects only to the checked address. Host header and TLS servername
+  // still come from the URL, so virtual hosts and certificates work.
+  const agent =
+    policy.agents?.agentFor(hop.url.origin, address) ??
+    new Agent({ connect: { lookup: pinnedLookup(address) } });
+  const own = policy.agents ? undefined : agent;
   try {
     const response = await request(hop.url, {
       method: hop.method as HttpJobConfig["method"],
@@ -205,7 +214,7 @@ async function sendHop(
   } catch (error) {
     throw classifyRequestError(error, signal);
   } finally {
-    await agent.destroy().catch(() => undefined);
+    await own?.destroy().catch(() => undefined);
   }
 }
 
@@ -240,16 +249,6 @@ async function resolveChecked(
     );
   }
   return answers[0]!;
-}
-
-/** A `lookup` for net/tls.connect that answers only the checked address. */
-function pinnedLookup(pinned: LookupAddress): LookupFunction {
-  const answer = { address: pinned.address, family: pinned.family };
-  return ((_hostname, options, callback) => {
-    // net asks with `all: true` when it may race address families (autoSelectFamily).
-    if (options.all) (callback as (e: null, a: LookupAddress[]) => void)(null, [answer]);
-    else callback(null, answer.address, answer.family);
-  }) as LookupFunction;
 }
 
 /** getaddrinfo cannot be cancelled; this at least lets the attempt end on time. */

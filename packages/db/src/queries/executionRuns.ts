@@ -1,6 +1,6 @@
 import { and, eq, inArray, lt, notInArray, sql } from "drizzle-orm";
 import pg from "pg";
-import type { Db } from "../client.js";
+import { type Db, poolOf, queryPrepared, type SessionStatement } from "../client.js";
 import { type ExecutionRow, jobExecutions } from "../schema.js";
 
 const { escapeLiteral } = pg;
@@ -30,9 +30,63 @@ export type ExecutionClaim =
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Running executions of the same job besides this one, for the claim below. */
-const OTHERS_RUNNING = `(SELECT count(*) FROM job_executions r
-  WHERE r.job_id = e.job_id AND r.status = 'running' AND r.id <> e.id)`;
+/**
+ * One execution row: its id and its slot, the partition key. A statement given both
+ * reads one month's partition (docs/history.md); by id alone it probes every partition.
+ */
+export interface ExecutionKey {
+  id: string;
+  scheduledAt: Date;
+}
+
+/**
+ * 1. The transaction-scoped lock on starts of the execution's job, if it may still
+ * start. A row even when it may not, so that no row at all means a key that names none.
+ */
+const CLAIM_LOCK: SessionStatement = {
+  name: "scheduler_claim_lock",
+  definition: `(uuid, timestamptz) AS
+    SELECT status, CASE WHEN status IN ('pending', 'running') THEN
+        pg_advisory_xact_lock(hashtext('scheduler.execution-start'), hashtext(job_id::text)) END
+      FROM job_executions WHERE id = $1 AND scheduled_at = $2`,
+};
+
+/**
+ * 2. pending → running when the job has a free slot, else pending → skipped; running →
+ * running (retryCount + 1) for a redelivery. Running executions of the job are counted
+ * (every partition: one may be of any month) only for a pending one. `e.status = c.was`
+ * is checked again on the row as it is when locked, so a cancel or terminal write that
+ * lands first leaves it alone. `c` is MATERIALIZED so that the count runs once, not
+ * once for each use of `runs` below.
+ */
+const CLAIM_START: SessionStatement = {
+  name: "scheduler_claim_start",
+  definition: `(uuid, timestamptz, text) AS
+    WITH c AS MATERIALIZED (
+      SELECT e.id, e.status AS was, j.max_concurrent, j.job_type, j.config, j.retry_config,
+          j.timeout_seconds,
+          CASE WHEN e.status = 'pending' THEN (SELECT count(*) FROM job_executions r
+            WHERE r.job_id = e.job_id AND r.status = 'running' AND r.id <> e.id) END AS others
+        FROM job_executions e JOIN scheduled_jobs j ON j.id = e.job_id
+        WHERE e.id = $1 AND e.scheduled_at = $2 AND e.status IN ('pending', 'running')
+    ), d AS (
+      SELECT c.*, (c.was = 'running' OR c.others < c.max_concurrent) AS runs FROM c
+    )
+    UPDATE job_executions e SET
+        status = CASE WHEN d.runs THEN 'running' ELSE 'skipped' END,
+        worker_id = $3,
+        started_at = CASE WHEN d.runs THEN COALESCE(e.started_at, clock_timestamp()) ELSE e.started_at END,
+        completed_at = CASE WHEN d.runs THEN e.completed_at ELSE clock_timestamp() END,
+        retry_count = CASE WHEN e.status = 'running' THEN e.retry_count + 1 ELSE e.retry_count END,
+        error_message = CASE WHEN d.runs THEN e.error_message ELSE format(
+          'skipped: the job already has %s running execution(s), its maxConcurrent is %s',
+          d.others, d.max_concurrent) END
+      FROM d
+      WHERE e.id = d.id AND e.scheduled_at = $2 AND e.status = d.was
+      RETURNING e.*, d.was AS claim__was, d.job_type AS job__job_type, d.config AS job__config,
+        d.retry_config AS job__retry_config, d.timeout_seconds AS job__timeout_seconds,
+        d.max_concurrent AS job__max_concurrent`,
+};
 
 /**
  * pending → running for one worker, with the job's maxConcurrent enforced across all
@@ -40,63 +94,63 @@ const OTHERS_RUNNING = `(SELECT count(*) FROM job_executions r
  * when a dead worker's execution is delivered again (retryCount + 1, no check: it held
  * its slot all along).
  *
- * One round trip. The three statements go in one simple-protocol message, which runs
- * as one implicit transaction with a fresh snapshot per statement (READ COMMITTED):
- * 1. takes the transaction-scoped advisory lock on starts of the execution's job (not
- *    the job row, so the scheduler's `FOR UPDATE SKIP LOCKED` claim is never held up);
- * 2. marks the execution running if the job has a free slot: its snapshot is taken
- *    after the lock, so it counts every start committed before ours;
- * 3. marks it skipped if it is still pending (2 did not take it);
- * then commits, releasing the lock with no network wait while it is held. Of two
- * workers racing for the last slot exactly one runs. The simple protocol has no
- * parameters, so values are inlined as literals: the id is checked to be a UUID, the
- * worker id escaped.
+ * One round trip. The two statements above go in one simple-protocol message, which
+ * runs as one implicit transaction with a fresh snapshot per statement (READ
+ * COMMITTED): 1 takes the advisory lock on starts of the execution's job (not the job
+ * row, so the scheduler's `FOR UPDATE SKIP LOCKED` claim is never held up); 2 runs
+ * with a snapshot taken after the lock, so it counts every start committed before ours;
+ * then the commit releases the lock with no network wait while it is held. Of two
+ * workers racing for the last slot exactly one runs. Both are PREPAREd once per
+ * connection and EXECUTEd with literals (the simple protocol has no parameters): the id
+ * is checked to be a UUID, the worker id escaped. `scheduledAt` (the queue message
+ * carries it) confines both to one partition; a message from before it did is looked up.
  */
 export async function claimExecution(
   db: Db,
-  id: string,
+  key: { id: string; scheduledAt?: Date },
   workerId: string,
 ): Promise<ExecutionClaim> {
-  if (!UUID.test(id)) return { kind: "gone" };
-  const client = (db as unknown as { $client?: pg.Pool }).$client;
-  if (!client) throw new Error("claimExecution needs the database handle, not a transaction");
-  const worker = escapeLiteral(workerId);
-  const text = `
-    SELECT status, pg_advisory_xact_lock(hashtext('scheduler.execution-start'), hashtext(job_id::text))
-      FROM job_executions WHERE id = '${id}' AND status IN ('pending', 'running');
-    UPDATE job_executions e SET
-        status = 'running',
-        worker_id = ${worker},
-        started_at = COALESCE(e.started_at, clock_timestamp()),
-        retry_count = CASE WHEN e.status = 'running' THEN e.retry_count + 1 ELSE e.retry_count END
-      FROM scheduled_jobs j
-      WHERE e.id = '${id}' AND j.id = e.job_id AND e.status IN ('pending', 'running')
-        AND (e.status = 'running' OR ${OTHERS_RUNNING} < j.max_concurrent)
-      RETURNING e.*, j.job_type AS job__job_type, j.config AS job__config,
-        j.retry_config AS job__retry_config, j.timeout_seconds AS job__timeout_seconds,
-        j.max_concurrent AS job__max_concurrent;
-    UPDATE job_executions e SET
-        status = 'skipped',
-        worker_id = ${worker},
-        completed_at = clock_timestamp(),
-        error_message = format('skipped: the job already has %s running execution(s), its maxConcurrent is %s',
-          ${OTHERS_RUNNING}, j.max_concurrent)
-      FROM scheduled_jobs j
-      WHERE e.id = '${id}' AND j.id = e.job_id AND e.status = 'pending'
-      RETURNING e.error_message;`;
-  const results = (await client.query(text)) as unknown as pg.QueryResult[];
-  const [locked, started, skipped] = results.map((r) => r.rows);
-  const row = started?.[0];
-  if (row) return { kind: "run", ...runOf(row), redelivered: locked?.[0]?.status === "running" };
-  const errorMessage = skipped?.[0]?.error_message as string | undefined;
-  return errorMessage ? { kind: "skipped", errorMessage } : { kind: "gone" };
+  const pool = poolOf(db, "claimExecution");
+  if (!UUID.test(key.id)) return { kind: "gone" };
+  const given = key.scheduledAt && !Number.isNaN(key.scheduledAt.getTime());
+  const scheduledAt = given ? key.scheduledAt : await findScheduledAt(pool, key.id);
+  if (!scheduledAt) return { kind: "gone" };
+  const args = `'${key.id}', '${scheduledAt.toISOString()}'`;
+  const [locked, started] = await queryPrepared(
+    pool,
+    [CLAIM_LOCK, CLAIM_START],
+    `EXECUTE ${CLAIM_LOCK.name}(${args}); EXECUTE ${CLAIM_START.name}(${args}, ${escapeLiteral(workerId)})`,
+  );
+  if (locked?.rows.length === 0 && given) {
+    // No row at that slot: a message naming another slot than its row's (none is
+    // written so) must not leave the execution pending; the row decides.
+    const stored = await findScheduledAt(pool, key.id);
+    if (stored && stored.getTime() !== scheduledAt.getTime()) {
+      return claimExecution(db, { id: key.id, scheduledAt: stored }, workerId);
+    }
+  }
+  const row = started?.rows[0] as Record<string, unknown> | undefined;
+  if (!row) return { kind: "gone" };
+  if (row.status === "skipped")
+    return { kind: "skipped", errorMessage: row.error_message as string };
+  return { kind: "run", ...runOf(row), redelivered: row.claim__was === "running" };
+}
+
+/** The slot of an execution known by id alone (every partition probed), if it exists. */
+async function findScheduledAt(pool: pg.Pool, id: string): Promise<Date | undefined> {
+  const { rows } = await pool.query<{ scheduled_at: Date }>({
+    name: "scheduler_execution_slot",
+    text: "SELECT scheduled_at FROM job_executions WHERE id = $1",
+    values: [id],
+  });
+  return rows[0]?.scheduled_at;
 }
 
 /** The execution row (snake_case columns → ExecutionRow) and the job's `job__` columns. */
 function runOf(row: Record<string, unknown>): { execution: ExecutionRow; job: RunnableJob } {
   const execution: Record<string, unknown> = {};
   for (const [column, value] of Object.entries(row)) {
-    if (!column.startsWith("job__"))
+    if (!column.startsWith("job__") && !column.startsWith("claim__"))
       execution[column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())] = value;
   }
   return {
@@ -112,21 +166,30 @@ function runOf(row: Record<string, unknown>): { execution: ExecutionRow; job: Ru
 }
 
 /** Records that an attempt failed and another follows. False once the execution is no longer running. */
-export async function recordRetry(db: Db, id: string, retryCount: number): Promise<boolean> {
+export async function recordRetry(db: Db, key: ExecutionKey, retryCount: number): Promise<boolean> {
   const rows = await db
     .update(jobExecutions)
     .set({ retryCount })
-    .where(and(eq(jobExecutions.id, id), eq(jobExecutions.status, "running")))
+    .where(and(isRow(key), eq(jobExecutions.status, "running")))
     .returning({ id: jobExecutions.id });
   return rows.length > 0;
 }
 
 /** Writes a running execution's progress (0..100). */
-export async function updateExecutionProgress(db: Db, id: string, progress: number): Promise<void> {
+export async function updateExecutionProgress(
+  db: Db,
+  key: ExecutionKey,
+  progress: number,
+): Promise<void> {
   await db
     .update(jobExecutions)
     .set({ progress })
-    .where(and(eq(jobExecutions.id, id), eq(jobExecutions.status, "running")));
+    .where(and(isRow(key), eq(jobExecutions.status, "running")));
+}
+
+/** The row of `key`, in its own partition. */
+function isRow(key: ExecutionKey) {
+  return and(eq(jobExecutions.id, key.id), eq(jobExecutions.scheduledAt, key.scheduledAt));
 }
 
 /** Of these executions, the ids of those cancelled (a worker that missed the cancel signal aborts them). */

@@ -1,6 +1,7 @@
 import { and, desc, eq, gte, inArray, lt, lte, or, type SQL, sql } from "drizzle-orm";
-import type { Db } from "../client.js";
+import { type Db, poolOf } from "../client.js";
 import { type ExecutionRow, jobExecutions, scheduledJobs } from "../schema.js";
+import type { ExecutionKey } from "./executionRuns.js";
 
 export type NewExecution = typeof jobExecutions.$inferInsert;
 
@@ -148,31 +149,103 @@ export interface ExecutionOutcome {
 /**
  * running → completed | failed | cancelled, with the duration measured by the
  * database clock. Returns false when the execution was no longer running (it was
- * cancelled meanwhile): the first terminal status wins.
+ * cancelled meanwhile): the first terminal status wins. A named (prepared) statement,
+ * planned once per connection, that reads only the execution's own partition.
  */
 export async function finishExecution(
   db: Db,
-  id: string,
+  key: ExecutionKey,
   outcome: ExecutionOutcome,
 ): Promise<boolean> {
-  const rows = await db
-    .update(jobExecutions)
-    .set({
-      status: outcome.status,
-      completedAt: sql`clock_timestamp()`,
-      durationMs: sql`GREATEST(0, (EXTRACT(EPOCH FROM clock_timestamp() - ${jobExecutions.startedAt}) * 1000)::int)`,
-      result: outcome.result ?? null,
-      errorType: outcome.errorType ?? null,
-      errorMessage: outcome.errorMessage ?? null,
-      errorStack: outcome.errorStack ?? null,
-      retryCount: outcome.retryCount ?? 0,
-      memoryPeakMb: outcome.memoryPeakMb ?? null,
-      cpuTimeMs: outcome.cpuTimeMs ?? null,
-      progress: outcome.status === "completed" ? 100 : jobExecutions.progress,
-    })
-    .where(and(eq(jobExecutions.id, id), eq(jobExecutions.status, "running")))
-    .returning({ id: jobExecutions.id });
-  return rows.length > 0;
+  const { rowCount } = await poolOf(db, "finishExecution").query({
+    name: "scheduler_finish_execution",
+    text: `UPDATE job_executions SET
+        status = $3::text,
+        completed_at = clock_timestamp(),
+        duration_ms = GREATEST(0, (EXTRACT(EPOCH FROM clock_timestamp() - started_at) * 1000)::int),
+        result = $4::jsonb,
+        error_type = $5::text,
+        error_message = $6::text,
+        error_stack = $7::text,
+        retry_count = $8::int,
+        memory_peak_mb = $9::int,
+        cpu_time_ms = $10::int,
+        progress = CASE WHEN $3::text = 'completed' THEN 100 ELSE progress END
+      WHERE id = $1::uuid AND scheduled_at = $2::timestamptz AND status = 'running'`,
+    values: [
+      key.id,
+      key.scheduledAt,
+      outcome.status,
+      jsonText(outcome.result),
+      outcome.errorType ?? null,
+      outcome.errorMessage ?? null,
+      outcome.errorStack ?? null,
+      outcome.retryCount ?? 0,
+      outcome.memoryPeakMb ?? null,
+      outcome.cpuTimeMs ?? null,
+    ],
+  });
+  return (rowCount ?? 0) > 0;
+}
+
+/** One execution's terminal write, for finishExecutions. */
+export interface ExecutionFinish {
+  key: ExecutionKey;
+  outcome: ExecutionOutcome;
+}
+
+/**
+ * finishExecution for several executions in one statement and one commit (a worker's
+ * terminal writes that queued up while the previous ones were being written): each row
+ * by (id, scheduled_at), each only while still running. Returns the ids whose write took
+ * effect. The ids must differ. They are sent in id order, the order cancelJobExecutions
+ * locks a job's executions in, so a batch walking them in turn takes its row locks in
+ * that order too; a deadlock that happens all the same (another plan) fails the batch,
+ * whose caller then writes each execution alone.
+ */
+export async function finishExecutions(db: Db, unordered: ExecutionFinish[]): Promise<Set<string>> {
+  if (unordered.length === 0) return new Set();
+  const finishes = unordered.toSorted((a, b) => (a.key.id < b.key.id ? -1 : 1));
+  const column = <T>(pick: (f: ExecutionFinish) => T) => finishes.map(pick);
+  const { rows } = await poolOf(db, "finishExecutions").query<{ id: string }>({
+    name: "scheduler_finish_executions",
+    text: `UPDATE job_executions e SET
+        status = v.status,
+        completed_at = clock_timestamp(),
+        duration_ms = GREATEST(0, (EXTRACT(EPOCH FROM clock_timestamp() - e.started_at) * 1000)::int),
+        result = v.result::jsonb,
+        error_type = v.error_type,
+        error_message = v.error_message,
+        error_stack = v.error_stack,
+        retry_count = v.retry_count,
+        memory_peak_mb = v.memory_peak_mb,
+        cpu_time_ms = v.cpu_time_ms,
+        progress = CASE WHEN v.status = 'completed' THEN 100 ELSE e.progress END
+      FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+          $7::text[], $8::int[], $9::int[], $10::int[])
+        AS v(id, scheduled_at, status, result, error_type, error_message, error_stack,
+          retry_count, memory_peak_mb, cpu_time_ms)
+      WHERE e.id = v.id AND e.scheduled_at = v.scheduled_at AND e.status = 'running'
+      RETURNING e.id`,
+    values: [
+      column((f) => f.key.id),
+      column((f) => f.key.scheduledAt),
+      column((f) => f.outcome.status),
+      column((f) => jsonText(f.outcome.result)),
+      column((f) => f.outcome.errorType ?? null),
+      column((f) => f.outcome.errorMessage ?? null),
+      column((f) => f.outcome.errorStack ?? null),
+      column((f) => f.outcome.retryCount ?? 0),
+      column((f) => f.outcome.memoryPeakMb ?? null),
+      column((f) => f.outcome.cpuTimeMs ?? null),
+    ],
+  });
+  return new Set(rows.map((r) => r.id));
+}
+
+/** A jsonb value as text: pg would send a JS array as a PostgreSQL array. */
+function jsonText(value: unknown): string | null {
+  return value === undefined || value === null ? null : JSON.stringify(value);
 }
 
 /**
@@ -274,6 +347,7 @@ export async function cancelJobExecutions(
     WITH target AS (
       SELECT id, status FROM job_executions
       WHERE job_id = ${jobId} AND ${scope}
+      ORDER BY id
       FOR UPDATE
     )
     UPDATE job_executions e SET
