@@ -69,6 +69,7 @@ export {
   firstExecutionAt,
 } from "./jobDefinition.js";
 export { createLogger, type Logger, REDACT_PATHS } from "./logger.js";
+export { Lru } from "./lru.js";
 export {
   createMetrics,
   EXECUTION_DURATION_BUCKETS,
