@@ -283,7 +283,9 @@ export class JobService {
     options: { retryOf?: ExecutionRow } = {},
   ): Promise<ExecutionRow> {
     const triggerType = options.retryOf ? "retry" : "manual";
+    let priority = 0;
     const execution = await this.inTransaction(actor, jobId, async (tx, job) => {
+      priority = job.priority;
       const running = await countRunningExecutions(tx, jobId);
       if (running >= job.maxConcurrent) {
         throw new AppError(
@@ -305,7 +307,7 @@ export class JobService {
       await recordAudit(tx, actor, runEntry(jobId, row!, options.retryOf));
       return row!;
     });
-    await this.options.dispatcher.enqueue(execution);
+    await this.options.dispatcher.enqueue(execution, priority);
     return execution;
   }
 

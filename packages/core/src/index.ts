@@ -55,6 +55,7 @@ export {
   JobType,
   MisfirePolicy,
   queueJobId,
+  queuePriority,
   RetryConfig,
   scheduledExecutionId,
   TriggerType,
