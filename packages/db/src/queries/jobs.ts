@@ -7,15 +7,34 @@ export async function insertJob(db: Db, values: NewJobRow): Promise<JobRow> {
   return row!;
 }
 
+function prepareFindJob(db: Db) {
+  const t = scheduledJobs;
+  return db
+    .select()
+    .from(t)
+    .where(and(eq(t.tenantId, sql.placeholder("tenantId")), eq(t.id, sql.placeholder("jobId"))))
+    .prepare("find_job");
+}
+
+/** findJob's statement per database handle: built once, parsed once per connection. */
+const findJobStatements = new WeakMap<Db, ReturnType<typeof prepareFindJob>>();
+
+/**
+ * A tenant's job. The API's most frequent read (GET /jobs/{id}, every action's 404
+ * check), so it is a named prepared statement: drizzle builds its SQL once instead of
+ * per call, and PostgreSQL parses it once per connection.
+ */
 export async function findJob(
   db: Db,
   tenantId: string,
   jobId: string,
 ): Promise<JobRow | undefined> {
-  const [row] = await db
-    .select()
-    .from(scheduledJobs)
-    .where(and(eq(scheduledJobs.tenantId, tenantId), eq(scheduledJobs.id, jobId)));
+  let statement = findJobStatements.get(db);
+  if (!statement) {
+    statement = prepareFindJob(db);
+    findJobStatements.set(db, statement);
+  }
+  const [row] = await statement.execute({ tenantId, jobId });
   return row;
 }
 
