@@ -14,7 +14,7 @@ import {
   resolveWallTime,
   toWallMs,
 } from "./cronDst.js";
-import { WallMatcher } from "./cronMatcher.js";
+import { plainMatcherFields, WallMatcher } from "./cronMatcher.js";
 import { AppError } from "./errors.js";
 import { Lru } from "./lru.js";
 
@@ -260,8 +260,11 @@ function compileUncached(expression: string): CompiledCron {
   }
   const followsRealTime = isStarLed.slice(0, 3).includes(true);
   const libraryExpression = fields.join(" ");
-  const library = parseWithLibrary(expression, libraryExpression);
-  const matcher = matcherFor(library, dayChecks);
+  // The plainest expressions (most of them) need no library parse at all.
+  const plain = dayChecks.length === 0 ? plainMatcherFields(fields) : null;
+  const matcher = plain
+    ? new WallMatcher(plain)
+    : matcherFor(parseWithLibrary(expression, libraryExpression), dayChecks);
   return { expression, libraryExpression, dayChecks, followsRealTime, matcher };
 }
 
