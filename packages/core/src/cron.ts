@@ -102,7 +102,8 @@ export function assertTimezone(timezone: string): void {
  * expression and the problem) or INVALID_TIMEZONE.
  */
 export function parseCron(expression: string, timezone: string): CronSchedule {
-  const key = `${timezone} ${expression}`;
+  // The zone is not checked yet and may hold spaces: its length keeps keys unambiguous.
+  const key = `${timezone.length}:${timezone} ${expression}`;
   const known = validCache.get(key);
   if (known) return known;
   const compiled = compile(expression); // expression errors before zone errors
