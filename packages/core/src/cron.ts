@@ -84,7 +84,7 @@ interface CompiledCron {
  * expressions costs memory once. A batch create of 1000 jobs checks each definition and
  * then computes its first fire time; the scheduler parses every claimed job's schedule.
  */
-const COMPILED_CACHE_SIZE = 10_000;
+const COMPILED_CACHE_SIZE = 4096;
 const compiledCache = new Lru<string, CompiledCron>(COMPILED_CACHE_SIZE);
 const validCache = new Lru<string, CronSchedule>(COMPILED_CACHE_SIZE);
 

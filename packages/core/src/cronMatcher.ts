@@ -31,21 +31,42 @@ interface DayRule {
   readonly dowIsWildcard: boolean;
 }
 
+/**
+ * Tables already built, by kind, size and values: thousands of cached expressions share
+ * a few hundred distinct fields, and a typed array costs ~100 bytes before its data.
+ */
+const tables = new Map<string, Int8Array | Uint8Array>();
+const MAX_TABLES = 4096;
+
+function shared<T extends Int8Array | Uint8Array>(key: string, build: () => T): T {
+  let table = tables.get(key) as T | undefined;
+  if (!table) {
+    if (tables.size >= MAX_TABLES) tables.clear();
+    table = build();
+    tables.set(key, table);
+  }
+  return table;
+}
+
 /** For each value 0…size−1, the smallest allowed value ≥ it, or −1. */
 function nextAllowed(values: readonly number[], size: number): Int8Array {
-  const allowed = flags(values, size);
-  const next = new Int8Array(size);
-  for (let v = size - 1, upcoming = -1; v >= 0; v--) {
-    if (allowed[v]) upcoming = v;
-    next[v] = upcoming;
-  }
-  return next;
+  return shared(`next ${size} ${values.join(",")}`, () => {
+    const allowed = flags(values, size);
+    const next = new Int8Array(size);
+    for (let v = size - 1, upcoming = -1; v >= 0; v--) {
+      if (allowed[v]) upcoming = v;
+      next[v] = upcoming;
+    }
+    return next;
+  });
 }
 
 function flags(values: readonly number[], size: number): Uint8Array {
-  const flags = new Uint8Array(size);
-  for (const v of values) if (v >= 0 && v < size) flags[v] = 1;
-  return flags;
+  return shared(`flags ${size} ${values.join(",")}`, () => {
+    const flags = new Uint8Array(size);
+    for (const v of values) if (v >= 0 && v < size) flags[v] = 1;
+    return flags;
+  });
 }
 
 export class WallMatcher {
