@@ -50,7 +50,8 @@ interface HeldExecution {
 /**
  * The leader's loop (DESIGN.md step 2): every tick, claim due jobs in batches, each in
  * one transaction that records their slots and advances them, then enqueue each new
- * execution with a delay to its exact slot. Followers tick too but do nothing.
+ * execution for its exact slot (held until then with enqueueAtSlot, else with a BullMQ
+ * delay). Followers tick too but do nothing.
  */
 export class Ticker {
   /** The last tick and running totals, for `/status` and metrics. */

@@ -115,7 +115,7 @@ export const SchedulerConfig = z
     SCHEDULER_LOCK_TTL_MS: ms(10_000, 300),
     /** How often the leader renews its lock, in ms. (Default: ttl / 3) */
     SCHEDULER_LOCK_RENEW_MS: z.coerce.number().int().min(50).optional(),
-    /** How far ahead of its slot a job is enqueued (with a delay to the exact ms). (Default: 2000) */
+    /** How far ahead of its slot an execution is claimed (recorded). (Default: 2000) */
     SCHEDULER_LOOKAHEAD_MS: ms(2000, 0),
     /**
      * Hold an execution claimed ahead of its slot in the leader and enqueue it when its
