@@ -95,10 +95,17 @@ export function jobChanges(
 ): Record<string, { from?: unknown; to?: unknown }> {
   const from = before ? auditedFields(before, mask) : {};
   const to = after ? auditedFields(after, mask) : {};
+  // A create or a delete changes every field: no comparison needed.
+  if (!before || !after) {
+    const side = before ? "from" : "to";
+    return Object.fromEntries(
+      Object.entries(before ? from : to).map(([field, value]) => [field, { [side]: value }]),
+    );
+  }
   const changes: Record<string, { from?: unknown; to?: unknown }> = {};
   for (const field of new Set([...Object.keys(from), ...Object.keys(to)])) {
     const changed =
-      field === "config" && before && after
+      field === "config"
         ? JSON.stringify(before.config) !== JSON.stringify(after.config)
         : JSON.stringify(from[field]) !== JSON.stringify(to[field]);
     if (!changed) continue;

@@ -4,6 +4,7 @@ import {
   executionMessage,
   type Logger,
   queueJobId,
+  queuePriority,
   redisKeys,
 } from "@scheduler/core";
 import type { CancelledExecution, ExecutionRow } from "@scheduler/db";
@@ -33,14 +34,19 @@ export class Dispatcher {
     this.cancelChannel = keys.cancelChannel;
   }
 
-  /** Queues an execution to run now; false when Redis did not take it. */
-  async enqueue(execution: ExecutionRow): Promise<boolean> {
+  /**
+   * Queues an execution to run now, ordered among queued ones by its job's API
+   * `priority` as the scheduler orders scheduled ones; false when Redis did not take it.
+   */
+  async enqueue(execution: ExecutionRow, priority: number): Promise<boolean> {
+    const bullPriority = queuePriority(priority);
     try {
       await this.queue.add("execute", executionMessage(execution), {
         jobId: queueJobId(execution.executionId),
         attempts: 1,
         removeOnComplete: { count: 1000 },
         removeOnFail: { count: 5000 },
+        ...(bullPriority > 0 ? { priority: bullPriority } : {}),
       });
       return true;
     } catch (error) {

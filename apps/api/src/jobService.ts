@@ -57,22 +57,26 @@ export class JobService {
 
   /**
    * Creates jobs all or nothing; `index` in an error's details names the failing one.
-   * A `batch` call records one audit event listing every job it created.
+   * A `batch` call records one audit event listing every job it created. `checked`
+   * holds what the caller's own check of each request returned, in order, so that it
+   * is not checked again.
    */
   async create(
     actor: Actor,
     requests: CreateJobRequest[],
-    options: { batch?: boolean } = {},
+    options: { batch?: boolean; checked?: readonly CheckedDefinition[] } = {},
   ): Promise<JobRow[]> {
     const createdBy = actor.userId;
     if (!createdBy) throw new AppError("VALIDATION_ERROR", "createdBy is required");
+    const now = new Date();
     const rows = requests.map((request, index) =>
       this.toNewRow(
         { tenantId: actor.tenantId, createdBy },
         request,
-        new Date(),
+        now,
         index,
         requests.length,
+        options.checked?.[index],
       ),
     );
     const names = new Set<string>();
@@ -109,9 +113,10 @@ export class JobService {
     now: Date,
     index: number,
     count: number,
+    checked?: CheckedDefinition,
   ): NewJobRow {
     try {
-      return { ...this.definitionColumns(request, now), ...owner };
+      return { ...this.definitionColumns(request, now, undefined, checked), ...owner };
     } catch (error) {
       if (count > 1 && error instanceof AppError) {
         throw new AppError(error.code, `jobs[${index}]: ${error.message}`, {
@@ -124,8 +129,13 @@ export class JobService {
   }
 
   /** The columns a definition decides, with its first fire time from `now`. */
-  private definitionColumns(request: CreateJobRequest, now: Date, previous?: JobRow) {
-    const { schedule, config } = this.options.checkDefinition(request);
+  private definitionColumns(
+    request: CreateJobRequest,
+    now: Date,
+    previous?: JobRow,
+    checked?: CheckedDefinition,
+  ) {
+    const { schedule, config } = checked ?? this.options.checkDefinition(request);
     const startDate = request.startDate ? new Date(request.startDate) : null;
     const endDate = request.endDate ? new Date(request.endDate) : null;
     const nextExecutionAt = firstExecutionAt(schedule, now, { startDate, endDate });
@@ -273,7 +283,9 @@ export class JobService {
     options: { retryOf?: ExecutionRow } = {},
   ): Promise<ExecutionRow> {
     const triggerType = options.retryOf ? "retry" : "manual";
+    let priority = 0;
     const execution = await this.inTransaction(actor, jobId, async (tx, job) => {
+      priority = job.priority;
       const running = await countRunningExecutions(tx, jobId);
       if (running >= job.maxConcurrent) {
         throw new AppError(
@@ -295,7 +307,7 @@ export class JobService {
       await recordAudit(tx, actor, runEntry(jobId, row!, options.retryOf));
       return row!;
     });
-    await this.options.dispatcher.enqueue(execution);
+    await this.options.dispatcher.enqueue(execution, priority);
     return execution;
   }
 

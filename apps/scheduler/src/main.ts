@@ -90,6 +90,7 @@ const ticker = new Ticker({
   log: logger.child({ component: "tick", instanceId }),
   tickMs: config.SCHEDULER_TICK_MS,
   lookaheadMs: config.SCHEDULER_LOOKAHEAD_MS,
+  enqueueAtSlot: config.SCHEDULER_ENQUEUE_AT_SLOT,
   batchSize: config.SCHEDULER_BATCH_SIZE,
   claimConcurrency: config.SCHEDULER_CLAIM_CONCURRENCY,
   misfireThresholdMs: config.MISFIRE_THRESHOLD_MS,

@@ -10,7 +10,7 @@ export type NextFireTime = (after: Date) => Date | null;
 export interface PlanOptions {
   /** Database clock at the claim. */
   now: Date;
-  /** Slots up to now + lookahead are fired (enqueued with a delay to their second). */
+  /** Slots up to now + lookahead are fired (recorded now, enqueued for their second). */
   lookaheadMs: number;
   /** A slot older than this when found is a misfire, handled by the job's policy. */
   misfireThresholdMs: number;

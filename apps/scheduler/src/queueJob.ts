@@ -1,24 +1,9 @@
-import { type ExecutionMessage, executionMessage, queueJobId } from "@scheduler/core";
+import { type ExecutionMessage, executionMessage, queueJobId, queuePriority } from "@scheduler/core";
 import type { ExecutionRow } from "@scheduler/db";
 import type { BulkJobOptions, Queue } from "bullmq";
 
 /** Queue jobs per addBulk call: one Redis round trip each, bounded in size. */
 export const ADD_BULK_CHUNK = 1000;
-
-/** Highest API priority (API.md: 0..100, higher runs first). */
-const MAX_PRIORITY = 100;
-
-/**
- * BullMQ priority of a job's executions. BullMQ takes jobs without a priority (0)
- * first, then prioritized ones, lowest number first (1 is the highest). So API 100 maps
- * to no priority and API p < 100 to 100 − p: 99 → 1 … 0 → 100. Every priority keeps its
- * order relative to every other; the price is that all but priority-100 executions go
- * through BullMQ's prioritized ZSET (O(log n) per add) instead of the wait list.
- */
-export function queuePriority(priority: number): number {
-  const p = Math.min(MAX_PRIORITY, Math.max(0, Math.trunc(priority)));
-  return MAX_PRIORITY - p;
-}
 
 /** Queue options of every execution: retries happen inside the execution, not in BullMQ. */
 const QUEUE_JOB_OPTIONS: BulkJobOptions = {

@@ -1,43 +1,14 @@
-import { type CronSchedule, nextFireTime, parseCron } from "@scheduler/core";
-
-/** A map that forgets its least recently used entry beyond `capacity`. */
-class Lru<K, V> {
-  private readonly entries = new Map<K, V>();
-
-  constructor(private readonly capacity: number) {}
-
-  get(key: K): V | undefined {
-    const value = this.entries.get(key);
-    if (value !== undefined) {
-      // Map iterates in insertion order: re-inserting marks the entry most recent.
-      this.entries.delete(key);
-      this.entries.set(key, value);
-    }
-    return value;
-  }
-
-  set(key: K, value: V): void {
-    this.entries.delete(key);
-    this.entries.set(key, value);
-    if (this.entries.size > this.capacity) {
-      this.entries.delete(this.entries.keys().next().value as K);
-    }
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-}
+import { type CronSchedule, Lru, nextFireTime, parseCron } from "@scheduler/core";
 
 /** A schedule, or the error parsing it gave: a broken job is not parsed again each tick. */
 type Parsed = { schedule: CronSchedule } | { error: unknown };
 
 /**
- * The scheduler's memo of cron work (cron.ts stays pure and uncached). parseCron
- * validates with a search for a first fire time, and nextFireTime costs ~0.1–0.3 ms, so
- * a claim of thousands of jobs that share schedules (the top of the hour, midnight)
- * would repeat the same computation thousands of times. Both are pure functions of
- * (expression, zone[, instant]), so they are memoised per those.
+ * The scheduler's memo of cron work. cron.ts caches compiled expressions and valid
+ * schedules itself; this adds fire times per (expression, zone, instant), which a claim
+ * of thousands of jobs that share schedules (the top of the hour, midnight) would
+ * otherwise compute thousands of times, and keeps parse errors, so a broken job is not
+ * parsed again each tick.
  */
 export class ScheduleCache {
   private readonly schedules: Lru<string, Parsed>;

@@ -14,7 +14,7 @@ import {
   scheduledJobs,
   schedulerLocks,
 } from "@scheduler/db";
-import { test } from "@scheduler/testkit";
+import { test, waitFor } from "@scheduler/testkit";
 import { Queue, Worker } from "bullmq";
 import { eq, sql } from "drizzle-orm";
 import { describe, expect } from "vitest";
@@ -285,6 +285,53 @@ describe("Ticker.tick", () => {
       connection.disconnect();
     }
     expect(order).toEqual([100, 99, 37, 1, 0, 0]);
+  });
+
+  it("with enqueueAtSlot, queues a slot still ahead only once it has come, without delay", async ({
+    database,
+    queue,
+    lockKey,
+  }) => {
+    await reset(database.db);
+    await lead(database.db, lockKey, 1);
+    const yearly = { cronExpression: "0 0 0 1 1 *" };
+    const due = await insertDueJob(database.db, -1000, yearly);
+    const ahead = await insertDueJob(database.db, 2000, yearly);
+    const t = ticker(database.db, queue, lockKey, 1, { enqueueAtSlot: true, batchSize: 10 });
+    await t.tick();
+    const [dueExecution] = await executionsOf(database.db, due);
+    const [aheadExecution] = await executionsOf(database.db, ahead);
+    expect(await queue.getJob(queueJobId(dueExecution!.executionId))).toBeDefined();
+    expect(await queue.getJob(queueJobId(aheadExecution!.executionId))).toBeUndefined();
+    expect(t.heldCount).toBe(1);
+
+    const queued = await waitFor(() => queue.getJob(queueJobId(aheadExecution!.executionId)), {
+      timeoutMs: 5000,
+      intervalMs: 20,
+      what: "the held execution to be queued",
+    });
+    expect(Date.now()).toBeGreaterThanOrEqual(aheadExecution!.scheduledAt.getTime());
+    expect(queued.opts.delay ?? 0).toBe(0);
+    expect(t.heldCount).toBe(0);
+    await t.stop();
+  });
+
+  it("with enqueueAtSlot, queues what it holds when stopped, delayed to the slot", async ({
+    database,
+    queue,
+    lockKey,
+  }) => {
+    await reset(database.db);
+    await lead(database.db, lockKey, 1);
+    const ahead = await insertDueJob(database.db, 2000, { cronExpression: "0 0 0 1 1 *" });
+    const t = ticker(database.db, queue, lockKey, 1, { enqueueAtSlot: true });
+    await t.tick();
+    expect(t.heldCount).toBe(1);
+    await t.stop();
+    expect(t.heldCount).toBe(0);
+    const [execution] = await executionsOf(database.db, ahead);
+    const queued = await queue.getJob(queueJobId(execution!.executionId));
+    expect(queued?.opts.delay).toBeGreaterThan(0);
   });
 
   it("makes a job whose schedule no longer parses inactive and fires the rest of its batch", async ({

@@ -10,7 +10,7 @@ import { type Db, recordTickStats } from "@scheduler/db";
 import type { Queue } from "bullmq";
 import { type ClaimedBatch, type ClaimOptions, claimBatch } from "./claim.js";
 import type { LeaderElector } from "./leader.js";
-import { addInChunks, executionQueueJob } from "./queueJob.js";
+import { addInChunks, executionQueueJob, type QueueJob } from "./queueJob.js";
 import { Reconciler } from "./reconcile.js";
 import { ScheduleCache } from "./scheduleCache.js";
 import { type TickResult, TickStats } from "./tickStats.js";
@@ -32,12 +32,26 @@ export interface TickOptions {
   claimConcurrency?: number;
   /** Shared cron memo. (Default: a new one) */
   schedules?: ScheduleCache;
+  /**
+   * Enqueue an execution whose slot is still ahead when the slot comes (held in a
+   * timer), with no BullMQ delay, instead of at once with one. (Default: false)
+   */
+  enqueueAtSlot?: boolean;
+  /** Tick numbers are written to scheduler_locks at most this often, in ms. (Default: 5000) */
+  statsIntervalMs?: number;
+}
+
+/** An execution committed with its slot still ahead, waiting for it (enqueueAtSlot). */
+interface HeldExecution {
+  execution: ClaimedBatch["executions"][number];
+  priority: number;
 }
 
 /**
  * The leader's loop (DESIGN.md step 2): every tick, claim due jobs in batches, each in
  * one transaction that records their slots and advances them, then enqueue each new
- * execution with a delay to its exact slot. Followers tick too but do nothing.
+ * execution for its exact slot (held until then with enqueueAtSlot, else with a BullMQ
+ * delay). Followers tick too but do nothing.
  */
 export class Ticker {
   /** The last tick and running totals, for `/status` and metrics. */
@@ -46,6 +60,11 @@ export class Ticker {
   private running = false;
   private current: Promise<unknown> = Promise.resolve();
   private lastReconcileAt = Number.NEGATIVE_INFINITY;
+  private lastStatsAt = Number.NEGATIVE_INFINITY;
+  /** Held executions by slot (epoch ms), each slot with its one timer. */
+  private readonly held = new Map<number, { timer: NodeJS.Timeout; executions: HeldExecution[] }>();
+  /** Enqueues of held executions under way, for stop() to wait on. */
+  private readonly releasing = new Set<Promise<void>>();
   private readonly claimOptions: ClaimOptions;
   private readonly reconciler: Reconciler;
   private readonly failpoints: Failpoints;
@@ -71,11 +90,23 @@ export class Ticker {
     this.schedule(0);
   }
 
-  /** Stops ticking and waits for the tick in flight; idempotent. */
+  /**
+   * Stops ticking and waits for the tick in flight; executions held for their slot are
+   * enqueued now, with the delay left to their slot. Idempotent.
+   */
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
     await this.current;
+    for (const slot of [...this.held.keys()]) this.release(slot, true);
+    await Promise.all(this.releasing);
+  }
+
+  /** Executions held for their slot, for tests. */
+  get heldCount(): number {
+    let count = 0;
+    for (const { executions } of this.held.values()) count += executions.length;
+    return count;
   }
 
   private schedule(delayMs: number): void {
@@ -124,10 +155,18 @@ export class Ticker {
       { tickDurationMs: Math.round(result.durationMs), tickLagMs: result.lagMs, fired, skipped },
       "tick",
     );
-    try {
-      await recordTickStats(db, lockKey, epoch, this.stats.metadata());
-    } catch (error) {
-      log.warn({ err: toError(error).message }, "could not record tick stats");
+    // A write per tick was a fifth of an idle leader's statements: the numbers are
+    // written when something fired or was skipped, or every statsIntervalMs.
+    const statsDue =
+      fired + skipped + requeued > 0 ||
+      performance.now() - this.lastStatsAt >= (this.options.statsIntervalMs ?? 5000);
+    if (statsDue) {
+      this.lastStatsAt = performance.now();
+      try {
+        await recordTickStats(db, lockKey, epoch, this.stats.metadata());
+      } catch (error) {
+        log.warn({ err: toError(error).message }, "could not record tick stats");
+      }
     }
     return result;
   }
@@ -196,17 +235,64 @@ export class Ticker {
     return fenced ? null : totals;
   }
 
-  /** After commit: a crash before the addBulk is repaired by the reconciler. */
+  /**
+   * After commit: a crash before the addBulk (or, with enqueueAtSlot, before a held
+   * execution's slot) is repaired by the reconciler once the slot is 5 s past.
+   */
   private async enqueue(batch: ClaimedBatch): Promise<void> {
     if (batch.executions.length === 0) return;
     await failpoint(this.failpoints, "tick.after_commit_before_enqueue");
     const nowMs = Date.now();
-    await addInChunks(
-      this.options.queue,
-      batch.executions.map((e) =>
-        executionQueueJob(e, batch.priorities.get(e.jobId) ?? 0, e.scheduledAt.getTime() - nowMs),
-      ),
-    );
+    const now: QueueJob[] = [];
+    for (const execution of batch.executions) {
+      const priority = batch.priorities.get(execution.jobId) ?? 0;
+      const delayMs = execution.scheduledAt.getTime() - nowMs;
+      if (this.options.enqueueAtSlot && delayMs > 0) this.hold({ execution, priority });
+      else now.push(executionQueueJob(execution, priority, delayMs));
+    }
+    await addInChunks(this.options.queue, now);
     await failpoint(this.failpoints, "tick.after_enqueue");
+  }
+
+  /** Keeps an execution until its slot, with one timer per slot. */
+  private hold(held: HeldExecution): void {
+    const slot = held.execution.scheduledAt.getTime();
+    const group = this.held.get(slot);
+    if (group) {
+      group.executions.push(held);
+      return;
+    }
+    const timer = setTimeout(() => this.release(slot), Math.max(0, slot - Date.now()));
+    this.held.set(slot, { timer, executions: [held] });
+  }
+
+  /**
+   * Enqueues a slot's held executions once the slot has come, without delay; a timer
+   * that fires early is armed again for what is left. `early` (stop()) enqueues them
+   * now with that delay. A failure is logged; the reconciler enqueues them again.
+   */
+  private release(slot: number, early = false): void {
+    const group = this.held.get(slot);
+    if (!group) return;
+    clearTimeout(group.timer);
+    const leftMs = slot - Date.now();
+    if (leftMs > 0 && !early) {
+      group.timer = setTimeout(() => this.release(slot), leftMs);
+      return;
+    }
+    this.held.delete(slot);
+    const delayMs = Math.max(0, leftMs);
+    const jobs = group.executions.map(({ execution, priority }) =>
+      executionQueueJob(execution, priority, delayMs),
+    );
+    const done = addInChunks(this.options.queue, jobs)
+      .catch((error: unknown) =>
+        this.options.log.warn(
+          { err: toError(error).message, slot: new Date(slot).toISOString(), count: jobs.length },
+          "enqueue at slot failed; the reconciler will enqueue these executions",
+        ),
+      )
+      .finally(() => this.releasing.delete(done));
+    this.releasing.add(done);
   }
 }

@@ -119,8 +119,14 @@ export const SchedulerConfig = z
     SCHEDULER_LOCK_TTL_MS: ms(10_000, 300),
     /** How often the leader renews its lock, in ms. (Default: ttl / 3) */
     SCHEDULER_LOCK_RENEW_MS: z.coerce.number().int().min(50).optional(),
-    /** How far ahead of its slot a job is enqueued (with a delay to the exact ms). (Default: 2000) */
+    /** How far ahead of its slot an execution is claimed (recorded). (Default: 2000) */
     SCHEDULER_LOOKAHEAD_MS: ms(2000, 0),
+    /**
+     * Hold an execution claimed ahead of its slot in the leader and enqueue it when its
+     * slot comes, rather than at once with a BullMQ delay, whose promotion waits on
+     * Redis's timer (up to 1000/hz ms late). (Default: true)
+     */
+    SCHEDULER_ENQUEUE_AT_SLOT: z.stringbool().default(true),
     /** Jobs claimed per transaction. (Default: 500) */
     SCHEDULER_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
     /** Claim transactions run side by side when more than a batch is due. (Default: 2) */

@@ -743,6 +743,12 @@ describe("nextFireTime", () => {
 });
 
 describe("parseCron", () => {
+  it("does not answer a zone with a space from a schedule it accepted before", () => {
+    parseCron("0 0 * * * *", "UTC");
+    // Same characters once zone and expression are joined with a space.
+    expect(() => parseCron("0 * * * *", "UTC 0")).toThrow(/timezone "UTC 0"/);
+  });
+
   it("returns the expression and zone as given", () => {
     expect(parseCron("0 0 9 * * MON-FRI", "Asia/Kolkata")).toEqual({
       expression: "0 0 9 * * MON-FRI",

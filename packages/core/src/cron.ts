@@ -14,7 +14,9 @@ import {
   resolveWallTime,
   toWallMs,
 } from "./cronDst.js";
+import { plainMatcherFields, WallMatcher } from "./cronMatcher.js";
 import { AppError } from "./errors.js";
+import { Lru } from "./lru.js";
 
 /** A parsed, validated cron schedule in one IANA zone. */
 export interface CronSchedule {
@@ -72,7 +74,19 @@ interface CompiledCron {
   readonly dayChecks: readonly CronExpression[];
   /** Interval job (a time field starts with `*` or `?`): follows real time across DST. */
   readonly followsRealTime: boolean;
+  /** The library's matches without the library (day checks included); null with `L` or `#`. */
+  readonly matcher: WallMatcher | null;
 }
+
+/**
+ * Compiled expressions, and schedules that passed parseCron, by expression (and zone).
+ * Both are pure functions of their key; bounded so that a stream of distinct
+ * expressions costs memory once. A batch create of 1000 jobs checks each definition and
+ * then computes its first fire time; the scheduler parses every claimed job's schedule.
+ */
+const COMPILED_CACHE_SIZE = 4096;
+const compiledCache = new Lru<string, CompiledCron>(COMPILED_CACHE_SIZE);
+const validCache = new Lru<string, CronSchedule>(COMPILED_CACHE_SIZE);
 
 /** Throws AppError INVALID_TIMEZONE when `timezone` is not an IANA zone name. */
 export function assertTimezone(timezone: string): void {
@@ -88,13 +102,18 @@ export function assertTimezone(timezone: string): void {
  * expression and the problem) or INVALID_TIMEZONE.
  */
 export function parseCron(expression: string, timezone: string): CronSchedule {
-  const compiled = compile(expression);
-  parseWithLibrary(expression, compiled.libraryExpression); // expression errors before zone errors
+  // The zone is not checked yet and may hold spaces: its length keeps keys unambiguous.
+  const key = `${timezone.length}:${timezone} ${expression}`;
+  const known = validCache.get(key);
+  if (known) return known;
+  const compiled = compile(expression); // expression errors before zone errors
   assertTimezone(timezone);
   if (searchFireTimes(compiled, timezone, NEVER_FIRES_REFERENCE, 1).length === 0) {
     throw invalidCron(expression, "never fires");
   }
-  return Object.freeze({ expression, timezone });
+  const schedule = Object.freeze({ expression, timezone });
+  validCache.set(key, schedule);
+  return schedule;
 }
 
 /** The first `count` fire times strictly after `after`, ascending (fewer past 30 years). */
@@ -119,14 +138,16 @@ export function nextFireTime(schedule: CronSchedule, after: Date): Date | null {
 function searchFireTimes(compiled: CompiledCron, zone: string, after: Date, count: number): Date[] {
   const afterMs = after.getTime();
   const found: number[] = [];
-  const { expression, libraryExpression } = compiled;
-  const cursor = new WallCursor(expression, libraryExpression, lowestWallAfter(zone, afterMs));
+  const from = lowestWallAfter(zone, afterMs);
+  const cursor = compiled.matcher
+    ? new MatcherCursor(compiled.matcher, from)
+    : new LibraryCursor(compiled, from);
   let stopWall = afterMs + SEARCH_HORIZON_MS;
-  for (let wall = cursor.next(); wall !== null && wall <= stopWall; wall = cursor.next()) {
-    if (!compiled.dayChecks.every((check) => check.includesDate(startOfDay(wall)))) {
-      cursor.skipTo(startOfDay(wall).getTime() + DAY_MS);
-      continue;
-    }
+  for (
+    let wall = cursor.next(stopWall);
+    wall !== null && wall <= stopWall;
+    wall = cursor.next(stopWall)
+  ) {
     const instants = resolveWallTime(zone, wall);
     if (instants.kind === "skipped") {
       // Every wall time in the gap maps to its end (fixed) or to nothing (interval).
@@ -156,25 +177,57 @@ function startOfDay(wallMs: number): Date {
   return new Date(Math.floor(wallMs / DAY_MS) * DAY_MS);
 }
 
-/** cron-parser iterating wall times: a UTC clock, so no DST handling of its own applies. */
-class WallCursor {
-  readonly #iterator: CronExpression;
+/** Matching wall times in ascending order, from a starting wall time. */
+interface WallCursor {
+  /** The next match (day checks passed), or null when there is none up to `limitWallMs`. */
+  next(limitWallMs: number): number | null;
+  /** The next call to `next()` returns the first match at or after `wallMs`. */
+  skipTo(wallMs: number): void;
+}
 
-  constructor(expression: string, libraryExpression: string, fromWallMs: number) {
-    this.#iterator = parseWithLibrary(expression, libraryExpression, startingAt(fromWallMs));
+class MatcherCursor implements WallCursor {
+  constructor(
+    private readonly matcher: WallMatcher,
+    private fromWallMs: number,
+  ) {}
+
+  next(limitWallMs: number): number | null {
+    const wall = this.matcher.next(this.fromWallMs, limitWallMs);
+    if (wall !== null) this.fromWallMs = wall + 1000;
+    return wall;
   }
 
-  /** The next matching wall time, or null when the library finds none in reach. */
-  next(): number | null {
-    try {
-      return this.#iterator.next().getTime();
-    } catch {
-      // cron-parser gives up after a fixed number of steps: no match within years.
-      return null;
+  skipTo(wallMs: number): void {
+    this.fromWallMs = wallMs;
+  }
+}
+
+/** cron-parser iterating wall times: a UTC clock, so no DST handling of its own applies. */
+class LibraryCursor implements WallCursor {
+  readonly #iterator: CronExpression;
+  readonly #dayChecks: readonly CronExpression[];
+
+  constructor(compiled: CompiledCron, fromWallMs: number) {
+    const { expression, libraryExpression } = compiled;
+    this.#iterator = parseWithLibrary(expression, libraryExpression, startingAt(fromWallMs));
+    this.#dayChecks = compiled.dayChecks;
+  }
+
+  next(limitWallMs: number): number | null {
+    for (;;) {
+      let wall: number;
+      try {
+        wall = this.#iterator.next().getTime();
+      } catch {
+        // cron-parser gives up after a fixed number of steps: no match within years.
+        return null;
+      }
+      if (wall > limitWallMs) return wall;
+      if (this.#dayChecks.every((check) => check.includesDate(startOfDay(wall)))) return wall;
+      this.skipTo(startOfDay(wall).getTime() + DAY_MS);
     }
   }
 
-  /** The next call to `next()` returns the first match at or after `wallMs`. */
   skipTo(wallMs: number): void {
     this.#iterator.reset(startingAt(wallMs));
   }
@@ -185,7 +238,17 @@ function startingAt(wallMs: number): Date {
   return new Date(wallMs - 1);
 }
 
+/** compile, memoised; throws what compile threw (errors are not kept). */
 function compile(expression: string): CompiledCron {
+  let compiled = compiledCache.get(expression);
+  if (!compiled) {
+    compiled = compileUncached(expression);
+    compiledCache.set(expression, compiled);
+  }
+  return compiled;
+}
+
+function compileUncached(expression: string): CompiledCron {
   const written = splitFields(expression);
   // Vixie cron decides by the first character as written, before lists are merged.
   const isStarLed = written.map((field) => /^[*?]/.test(field));
@@ -197,7 +260,37 @@ function compile(expression: string): CompiledCron {
     fields[index] = "*";
   }
   const followsRealTime = isStarLed.slice(0, 3).includes(true);
-  return { expression, libraryExpression: fields.join(" "), dayChecks, followsRealTime };
+  const libraryExpression = fields.join(" ");
+  // The plainest expressions (most of them) need no library parse at all.
+  const plain = dayChecks.length === 0 ? plainMatcherFields(fields) : null;
+  const matcher = plain
+    ? new WallMatcher(plain)
+    : matcherFor(parseWithLibrary(expression, libraryExpression), dayChecks);
+  return { expression, libraryExpression, dayChecks, followsRealTime, matcher };
+}
+
+/** The fast matcher of an expression the library parsed, unless it uses `L` or `#`. */
+function matcherFor(library: CronExpression, dayChecks: CronExpression[]): WallMatcher | null {
+  const all = [library, ...dayChecks];
+  const special = all.some(({ fields }) => {
+    const { dayOfMonth, dayOfWeek } = fields;
+    return dayOfMonth.hasLastChar || dayOfWeek.hasLastChar || dayOfWeek.nthDay > 0;
+  });
+  if (special) return null;
+  const numbers = (values: readonly unknown[]) => values.map(Number);
+  const { second, minute, hour, month } = library.fields;
+  return new WallMatcher({
+    second: numbers(second.values),
+    minute: numbers(minute.values),
+    hour: numbers(hour.values),
+    month: numbers(month.values),
+    days: all.map(({ fields: { dayOfMonth, dayOfWeek } }) => ({
+      dayOfMonth: numbers(dayOfMonth.values),
+      dayOfWeek: numbers(dayOfWeek.values),
+      dayOfMonthIsWildcard: dayOfMonth.isWildcard,
+      dayOfWeekIsWildcard: dayOfWeek.isWildcard,
+    })),
+  });
 }
 
 /** The six fields of an expression or macro, before any library sees it. */

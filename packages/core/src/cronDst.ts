@@ -52,8 +52,54 @@ export function isKnownZone(zone: string): boolean {
   }
 }
 
-/** The zone's offset from UTC at an instant, in ms (New York in January: −5 h). */
+/**
+ * A zone's offsets over one UTC day [start, start + 24 h): `before` until `changeAt`,
+ * `after` from it (changeAt is +∞ when the day has one offset).
+ */
+interface DayOffsets {
+  readonly before: number;
+  readonly changeAt: number;
+  readonly after: number;
+}
+
+/** UTC days cached per zone before that zone's cache starts over. */
+const MAX_CACHED_DAYS = 4096;
+const dayOffsets = new Map<string, Map<number, DayOffsets>>();
+
+/**
+ * The zone's offset from UTC at an instant, in ms (New York in January: −5 h).
+ *
+ * Cached by UTC day: Intl's formatToParts costs ~2 µs a call, and a fire time search
+ * makes several. The cache is exact under this module's assumption (at most one change
+ * in 26 hours): equal offsets at both ends of a 24-hour day mean no change inside it,
+ * and different ones mean exactly one, found by bisection once.
+ */
 export function offsetMsAt(zone: string, atMs: number): number {
+  const day = Math.floor(atMs / DAY_MS);
+  let days = dayOffsets.get(zone);
+  if (!days) {
+    days = new Map();
+    dayOffsets.set(zone, days);
+  }
+  let offsets = days.get(day);
+  if (!offsets) {
+    if (days.size >= MAX_CACHED_DAYS) days.clear();
+    offsets = offsetsOfDay(zone, day * DAY_MS);
+    days.set(day, offsets);
+  }
+  return atMs < offsets.changeAt ? offsets.before : offsets.after;
+}
+
+function offsetsOfDay(zone: string, startMs: number): DayOffsets {
+  const before = intlOffsetMsAt(zone, startMs);
+  const after = intlOffsetMsAt(zone, startMs + DAY_MS);
+  if (before === after) return { before, changeAt: Number.POSITIVE_INFINITY, after };
+  const changeAt = findTransition(zone, startMs, startMs + DAY_MS, before, intlOffsetMsAt);
+  return { before, changeAt, after };
+}
+
+/** The offset as Intl reads it, uncached. */
+function intlOffsetMsAt(zone: string, atMs: number): number {
   const reading: Record<string, number> = {};
   for (const part of formatterFor(zone).formatToParts(atMs))
     reading[part.type] = Number(part.value);
@@ -105,12 +151,18 @@ export function resolveWallTime(zone: string, wallMs: number): WallTimeInstants 
  * The first instant in (fromMs, toMs] whose offset is no longer `offsetBefore`, by
  * bisection over whole seconds (tzdb transitions fall on whole seconds).
  */
-function findTransition(zone: string, fromMs: number, toMs: number, offsetBefore: number): number {
+function findTransition(
+  zone: string,
+  fromMs: number,
+  toMs: number,
+  offsetBefore: number,
+  offsetAt: (zone: string, atMs: number) => number = offsetMsAt,
+): number {
   let before = fromMs;
   let after = toMs;
   while (after - before > SECOND_MS) {
     const middle = before + Math.floor((after - before) / 2 / SECOND_MS) * SECOND_MS;
-    if (offsetMsAt(zone, middle) === offsetBefore) before = middle;
+    if (offsetAt(zone, middle) === offsetBefore) before = middle;
     else after = middle;
   }
   return after;

@@ -57,6 +57,7 @@ export {
   JobType,
   MisfirePolicy,
   queueJobId,
+  queuePriority,
   RetryConfig,
   scheduledExecutionId,
   TriggerType,
@@ -71,6 +72,7 @@ export {
   firstExecutionAt,
 } from "./jobDefinition.js";
 export { createLogger, type Logger, REDACT_PATHS } from "./logger.js";
+export { Lru } from "./lru.js";
 export {
   createMetrics,
   EXECUTION_DURATION_BUCKETS,

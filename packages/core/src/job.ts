@@ -207,3 +207,19 @@ export function queueJobId(executionId: string): string {
 export function scheduledExecutionId(jobId: string, scheduledAt: Date): string {
   return `${jobId}:${scheduledAt.getTime()}`;
 }
+
+/** Highest API priority (API.md: 0..100, higher runs first). */
+const MAX_PRIORITY = 100;
+
+/**
+ * BullMQ priority of a job's executions, scheduled or manual. BullMQ takes jobs without
+ * a priority (0) first, then prioritized ones, lowest number first (1 is the highest).
+ * So API 100 maps to no priority and API p < 100 to 100 − p: 99 → 1 … 0 → 100. Every
+ * priority keeps its order relative to every other; the price is that all but
+ * priority-100 executions go through BullMQ's prioritized ZSET (O(log n) per add)
+ * instead of the wait list.
+ */
+export function queuePriority(priority: number): number {
+  const p = Math.min(MAX_PRIORITY, Math.max(0, Math.trunc(priority)));
+  return MAX_PRIORITY - p;
+}

@@ -1,4 +1,9 @@
-import { AppError, CreateJobRequest, type DefinitionProblem } from "@scheduler/core";
+import {
+  AppError,
+  type CheckedDefinition,
+  CreateJobRequest,
+  type DefinitionProblem,
+} from "@scheduler/core";
 import { findJob, listExecutions } from "@scheduler/db";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
@@ -40,9 +45,10 @@ export async function internalRoutes(app: FastifyInstance, ctx: ApiContext): Pro
     { schema: { body: BatchCreate }, preHandler },
     async (request, reply) => {
       const { tenantId, createdBy, jobs } = request.body;
-      const definitions = parseBatch(ctx, jobs);
+      const { definitions, checked } = parseBatch(ctx, jobs);
       const rows = await ctx.jobs.create(serviceActor(request, tenantId, createdBy), definitions, {
         batch: true,
+        checked,
       });
       request.log.info({ tenantId, count: rows.length }, "jobs created (internal batch)");
       return reply.status(201).send({ jobs: rows.map(show) });
@@ -94,11 +100,16 @@ export async function internalRoutes(app: FastifyInstance, ctx: ApiContext): Pro
 
 /**
  * Parses and checks every job of a batch before anything is stored, so the answer
- * lists each failing index (all or nothing).
+ * lists each failing index (all or nothing). The checked parts go to the job service,
+ * which then does not check (parse the cron, search it) a second time.
  */
-function parseBatch(ctx: ApiContext, jobs: unknown[]): CreateJobRequest[] {
+function parseBatch(
+  ctx: ApiContext,
+  jobs: unknown[],
+): { definitions: CreateJobRequest[]; checked: CheckedDefinition[] } {
   const errors: { index: number; code: string; message: string; field?: string }[] = [];
   const parsed: CreateJobRequest[] = [];
+  const checked: CheckedDefinition[] = [];
   jobs.forEach((job, index) => {
     const shape = CreateJobRequest.safeParse(job);
     if (!shape.success) {
@@ -115,11 +126,12 @@ function parseBatch(ctx: ApiContext, jobs: unknown[]): CreateJobRequest[] {
     }
     const check = ctx.definitions.check(shape.data);
     if (!check.ok) errors.push(...check.problems.map((p: DefinitionProblem) => ({ index, ...p })));
+    else checked.push(check.value);
     parsed.push(shape.data);
   });
   if (errors.length > 0) {
     const first = errors[0]!;
     throw new AppError("VALIDATION_ERROR", `jobs[${first.index}]: ${first.message}`, { errors });
   }
-  return parsed;
+  return { definitions: parsed, checked };
 }

@@ -189,6 +189,27 @@ describe("POST /jobs/{id}/trigger", () => {
     expect(await testRedis.redis.exists(key)).toBe(1);
   });
 
+  it("queues a manual run with its job's priority, mapped as the scheduler maps it", async ({
+    app,
+    testRedis,
+  }) => {
+    const tenant = newTenant();
+    const queued: Record<number, string | null> = {};
+    for (const priority of [0, 37, 100]) {
+      const job = await createJob(app, tenant, { priority });
+      const res = await app.inject({
+        method: "POST",
+        url: `${API}/jobs/${job.id}/trigger`,
+        headers: auth(tenant.token()),
+      });
+      expect(res.statusCode).toBe(202);
+      const key = `${testRedis.prefix}:bull:executions:${queueJobId(res.json().executionId)}`;
+      queued[priority] = await testRedis.redis.hget(key, "priority");
+    }
+    // BullMQ runs priority 0 (none) first, then 1, 2, …: API 100 first, API 0 last.
+    expect(queued).toEqual({ 0: "100", 37: "63", 100: "0" });
+  });
+
   it("answers 409 JOB_ALREADY_RUNNING at maxConcurrent running executions", async ({
     app,
     database,
