@@ -100,6 +100,7 @@ function goodRecord(): DrillRecord {
     ],
     survivors: [],
     secrets: { postgresRows: 100, redisKeys: 10, logBytes: 5000, apiResponses: 20, found: [] },
+    expectations: [],
     notes: [],
   };
 }

@@ -86,7 +86,7 @@ export interface ApiProbe {
   at: number;
   api: string;
   route: string;
-  kind: "read" | "write";
+  kind: "read" | "write" | "monitor";
   durationMs: number;
   /** HTTP status, or null when no answer came (connection refused, reset, timeout). */
   status: number | null;
@@ -150,6 +150,8 @@ export interface DrillRecord {
   resources: ResourceSample[];
   survivors: SurvivingProcess[];
   secrets: SecretScan;
+  /** What the drill itself expected beyond the invariants (e.g. a redirect refused). */
+  expectations: { what: string; ok: boolean }[];
   /** Free-form notes of the drill (what it injected, and when). */
   notes: string[];
 }
