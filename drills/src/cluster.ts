@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import { appendFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import {
@@ -70,6 +71,8 @@ export class Cluster {
     common: Record<string, string>,
     perKind: Partial<Record<AppName, Record<string, string>>>,
     private readonly secrets: string[],
+    /** Where each process's whole output is written, `<dir>/<name>.log`. */
+    private readonly logDir?: string,
   ) {
     const targets = {
       CONFIG_ENCRYPTION_KEY: TEST_CONFIG_ENCRYPTION_KEY,
@@ -131,6 +134,7 @@ export class Cluster {
     let p: DrillProcess;
     const onOutput = (chunk: string) => {
       this.logBytes += chunk.length;
+      if (this.logDir) appendFileSync(`${this.logDir}/${name}.log`, chunk);
       const scanned = tail + chunk;
       for (const secret of this.secrets) {
         if (scanned.includes(secret)) this.leaks.add(`logs:${name}`);

@@ -96,6 +96,8 @@ export interface Drill {
 
 export interface RunOptions {
   reps: number;
+  /** Each process's whole output goes to `<logDir>/<process>.log`. */
+  logDir?: string;
   /** Overrides the drill's quiet time after the last fault (INV-7 needs 30 s). */
   tailMs?: number;
   log?: (line: string) => void;
@@ -212,6 +214,7 @@ export async function runDrill(drill: Drill, options: RunOptions): Promise<Drill
       scheduler: { ...schedulerEnv, ...drill.env?.scheduler },
     },
     secrets,
+    options.logDir,
   );
   const tenantId = randomUUID();
   const token = signTestJwt(

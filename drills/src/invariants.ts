@@ -261,12 +261,13 @@ export function checkInv6(record: DrillRecord): InvariantResult {
 /** The longest time the gauges showed no leader, outside planned outages. */
 export function maxFailoverGapMs(record: DrillRecord): number {
   const samples = record.leaderSamples
-    .filter((s) => s.source === "gauge" && !inWindows(s.at, record.outages))
+    .filter((s) => s.source === "gauge")
     .sort((a, b) => a.at - b.at);
   let gapStart: number | undefined;
   let longest = 0;
   for (const s of samples) {
-    if (s.leaders.length === 0) gapStart ??= s.at;
+    if (inWindows(s.at, record.outages)) gapStart = undefined;
+    else if (s.leaders.length === 0) gapStart ??= s.at;
     else if (gapStart !== undefined) {
       longest = Math.max(longest, s.at - gapStart);
       gapStart = undefined;

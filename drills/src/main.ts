@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { ALL_DRILLS } from "./drills.js";
@@ -10,7 +10,7 @@ import { drillOk, invariantLines, summaryTable } from "./report.js";
 /**
  * `pnpm drills [--reps N] [--only substring,…] [--tail MS] [--results FILE]`: runs the drills one
  * after another, prints one line per invariant per drill, writes the summary table to
- * drills/RESULTS.md (or FILE) and each record to drills/records/, and exits 1 when an
+ * drills/RESULTS.md (or FILE) and each record and every process's log to drills/records/, and exits 1 when an
  * invariant failed anywhere.
  */
 const { values } = parseArgs({
@@ -32,7 +32,11 @@ const errors: string[] = [];
 const t0 = Date.now();
 for (const drill of drills) {
   try {
+    const logDir = `${recordsDir}${drill.name}`;
+    rmSync(logDir, { recursive: true, force: true });
+    mkdirSync(logDir, { recursive: true });
     const record = await runDrill(drill, {
+      logDir,
       reps,
       ...(values.tail ? { tailMs: Number(values.tail) } : {}),
       log: (line) => console.log(line),
