@@ -41,6 +41,10 @@ export interface DrillProcess {
   exitedAt?: number;
   /** The harness stopped it (SIGSTOP) and has not resumed it. */
   frozen: boolean;
+  /** The harness asked it to exit (SIGTERM or SIGKILL). */
+  exitRequested: boolean;
+  /** It has a failpoint armed: exiting at it is its purpose. */
+  armed: boolean;
 }
 
 export interface LeaderEvent {
@@ -192,6 +196,8 @@ export class Cluster {
       ]),
       exited,
       frozen: false,
+      exitRequested: false,
+      armed: Boolean(env.SCHEDULER_FAILPOINTS),
     };
     p.ready.catch(() => {});
     this.all.push(p);
@@ -209,12 +215,18 @@ export class Cluster {
     return this.all.filter((p) => p.exitedAt === undefined && (!kind || p.kind === kind));
   }
 
+  /** Processes that exited without being asked to (a crash), failpoints aside. */
+  unexpectedExits(): DrillProcess[] {
+    return this.all.filter((p) => p.exitedAt !== undefined && !p.exitRequested && !p.armed);
+  }
+
   byInstance(instanceId: string): DrillProcess | undefined {
     return this.all.find((p) => p.kind === "scheduler" && p.instanceId === instanceId);
   }
 
   signal(p: DrillProcess, signal: NodeJS.Signals): void {
     if (p.exitedAt !== undefined) return;
+    if (signal === "SIGKILL" || signal === "SIGTERM") p.exitRequested = true;
     p.run.child.kill(signal);
     if (signal === "SIGSTOP") p.frozen = true;
     if (signal === "SIGCONT") p.frozen = false;

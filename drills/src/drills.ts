@@ -421,33 +421,41 @@ export const hostileTargetsDrill: Drill = {
   },
 };
 
+/** Minutes between two floods of the flood drill. */
+export const FLOOD_PERIOD_MINUTES: number = 2;
+
 /**
- * 10,000 jobs due in the same second: created with a daily cron at one second about a
- * minute ahead; the flood is over when every one of them has ended.
+ * 10,000 jobs due in the same second: created once, with a cron that fires at one
+ * second every FLOOD_PERIOD_MINUTES minutes, the first about 75 s ahead; each flood is
+ * over when all 10,000 of its executions have ended. After the last one the flood jobs
+ * end (inactive, endDate now).
  */
 export const floodDrill: Drill = {
   name: "flood-10k",
   fault: "10,000 jobs due in one second",
   env: { worker: { WORKER_CONCURRENCY: "100" } },
   async inject(ctx, reps) {
+    const first = new Date(Math.ceil((Date.now() + 75_000) / 1000) * 1000);
+    const period = FLOOD_PERIOD_MINUTES;
+    const minutes = period === 1 ? "*" : `${first.getUTCMinutes() % period}/${period}`;
+    const cron = `${first.getUTCSeconds()} ${minutes} * * * *`;
+    const jobs: JobRequest[] = [];
+    for (let j = 0; j < 10_000; j++) {
+      jobs.push({
+        name: `flood-${j}`,
+        cronExpression: cron,
+        jobType: "http",
+        config: { url: `${ctx.targetUrl}/ok?flood`, method: "GET" },
+        timeout: 30,
+      });
+    }
+    const t0 = Date.now();
+    await ctx.createJobs(jobs);
+    ctx.note(`10,000 jobs (${cron}) created in ${Date.now() - t0} ms`);
     for (let i = 0; i < reps; i++) {
-      const at = new Date(Math.ceil((Date.now() + 75_000) / 1000) * 1000);
-      const cron = `${at.getUTCSeconds()} ${at.getUTCMinutes()} ${at.getUTCHours()} * * *`;
-      const jobs: JobRequest[] = [];
-      for (let j = 0; j < 10_000; j++) {
-        jobs.push({
-          name: `flood-${i}-${j}`,
-          cronExpression: cron,
-          jobType: "http",
-          config: { url: `${ctx.targetUrl}/ok?flood`, method: "GET" },
-          timeout: 30,
-        });
-      }
-      await ctx.createJobs(jobs);
-      const wait = at.getTime() - Date.now();
-      ctx.note(`10,000 jobs due at ${at.toISOString()} (${wait} ms after they were created)`);
-      await ctx.sleep(Math.max(0, wait));
-      const deadline = Date.now() + 300_000;
+      const at = new Date(first.getTime() + i * period * 60_000);
+      await ctx.sleep(Math.max(0, at.getTime() - Date.now()));
+      const deadline = at.getTime() + period * 60_000 - 5000;
       let drainedAt = Date.now();
       for (;;) {
         const r = await ctx.pool.query<{ n: string; done: string }>(
@@ -456,19 +464,22 @@ export const floodDrill: Drill = {
           [at],
         );
         drainedAt = Date.now();
-        if (Number(r.rows[0]!.done) >= 10_000 || drainedAt > deadline) {
+        const done = Number(r.rows[0]!.done);
+        if (done >= 10_000 || drainedAt > deadline) {
           ctx.note(
-            `flood ${i + 1}: ${r.rows[0]!.done} of 10,000 ended ${drainedAt - at.getTime()} ms after the slot`,
+            `flood ${i + 1} at ${at.toISOString()}: ${r.rows[0]!.n} recorded, ${done} ended ${drainedAt - at.getTime()} ms after the slot`,
           );
+          ctx.expect(`flood ${i + 1}: all 10,000 ended before the next flood`, done >= 10_000);
           break;
         }
         await ctx.sleep(1000);
       }
       ctx.rep();
       ctx.fault({ kind: "flood", from: at.getTime(), to: drainedAt });
-      // The flood jobs are done for the day: pause them so they leave the schedule.
-      await ctx.pool.query("UPDATE scheduled_jobs SET status = 'paused' WHERE name LIKE 'flood-%'");
     }
+    await ctx.pool.query(
+      "UPDATE scheduled_jobs SET status = 'inactive', end_date = now() WHERE name LIKE 'flood-%'",
+    );
   },
 };
 

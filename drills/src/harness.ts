@@ -363,6 +363,11 @@ export async function runDrill(drill: Drill, options: RunOptions): Promise<Drill
     log(`${drill.name}: draining (up to ${Math.round(bound / 1000)} s)`);
     await waitForDrain(pool, lastEnd + 2500, Date.now() + bound + 5000);
     await sampler.stop();
+    const died = cluster.unexpectedExits();
+    record.expectations.push({
+      what: `no process exited on its own${died.length ? `: ${died.map((p) => `${p.name} (pid ${p.pid})`).join(", ")}` : ""}`,
+      ok: died.length === 0,
+    });
 
     record.jobs = jobs;
     record.executions = await readExecutions(pool);
