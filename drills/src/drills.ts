@@ -433,7 +433,7 @@ export const FLOOD_PERIOD_MINUTES: number = 2;
 export const floodDrill: Drill = {
   name: "flood-10k",
   fault: "10,000 jobs due in one second",
-  env: { worker: { WORKER_CONCURRENCY: "100" } },
+  env: { worker: { WORKER_CONCURRENCY: "100" }, api: { TENANT_MAX_JOBS: "20000" } },
   async inject(ctx, reps) {
     const first = new Date(Math.ceil((Date.now() + 75_000) / 1000) * 1000);
     const period = FLOOD_PERIOD_MINUTES;

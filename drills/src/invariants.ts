@@ -60,22 +60,33 @@ export function checkInv1(record: DrillRecord): InvariantResult {
   return result("INV-1", problems, `${seen.size} slots, each recorded once`);
 }
 
-/** Every slot of a job's cron from its first slot to its last checked instant, both included. */
+const slotCache = new Map<string, number[]>();
+
+/**
+ * Every slot of a job's cron from its first slot to its last checked instant, both
+ * included. Jobs sharing a schedule and a window (a flood of them) share the answer.
+ */
 export function slotsOf(job: JobRecord): number[] {
   if (job.firstSlotAt === null || job.lastSlotAt === null) return [];
+  const key = `${job.cronExpression}|${job.timezone}|${job.firstSlotAt}|${job.lastSlotAt}`;
+  const cached = slotCache.get(key);
+  if (cached) return cached;
   const schedule = parseCron(job.cronExpression, job.timezone);
   const slots: number[] = [];
   let after = new Date(job.firstSlotAt - 1);
+  let batch = 4;
   for (;;) {
-    const batch = nextFireTimes(schedule, after, 500);
-    for (const at of batch) {
-      if (at.getTime() > job.lastSlotAt) return slots;
-      slots.push(at.getTime());
-    }
-    const last = batch.at(-1);
-    if (last === undefined) return slots;
+    const times = nextFireTimes(schedule, after, batch);
+    const inside = times.filter((at) => at.getTime() <= job.lastSlotAt!);
+    slots.push(...inside.map((at) => at.getTime()));
+    const last = times.at(-1);
+    if (inside.length < times.length || last === undefined || times.length < batch) break;
     after = last;
+    batch = Math.min(batch * 2, 512);
   }
+  if (slotCache.size > 10_000) slotCache.clear();
+  slotCache.set(key, slots);
+  return slots;
 }
 
 /**
@@ -110,14 +121,19 @@ export function missedSlotsOf(
  * none, fire_all the 100 most recent.
  */
 export function checkInv2(record: DrillRecord): InvariantResult {
-  const all = scheduled(record);
+  const byJob = new Map<string, ExecutionRecord[]>();
+  for (const e of scheduled(record)) {
+    const list = byJob.get(e.jobId);
+    if (list) list.push(e);
+    else byJob.set(e.jobId, [e]);
+  }
   const problems: string[] = [];
   let checked = 0;
   let missedChecked = 0;
   for (const job of record.jobs) {
     const slots = slotsOf(job);
     checked += slots.length;
-    const rows = all.filter((e) => e.jobId === job.id);
+    const rows = byJob.get(job.id) ?? [];
     const recorded = new Set(rows.map((e) => e.scheduledAt));
     const missedLists = missedSlotsOf(job, slots, rows, record);
     const missed = new Set(missedLists.flat());
