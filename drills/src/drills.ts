@@ -38,10 +38,12 @@ export function leaderFailpointDrill(failpoint: string): Drill {
       const armed = { ...ctx.schedulerEnv, SCHEDULER_FAILPOINTS: `${failpoint}:crash` };
       let crashes = 0;
       let done = false;
+      const starting: Promise<unknown>[] = [];
       const replace = async (): Promise<void> => {
         if (done) return;
-        const p = await cluster.startReady("scheduler", nextName("armed"), armed);
-        void watch(p);
+        const started = cluster.startReady("scheduler", nextName("armed"), armed);
+        starting.push(started.catch(() => {}));
+        void watch(await started);
       };
       const watch = async (p: DrillProcess) => {
         const exit = await p.exited;
@@ -77,6 +79,7 @@ export function leaderFailpointDrill(failpoint: string): Drill {
         cluster.startReady("scheduler", nextName("scheduler")),
         cluster.startReady("scheduler", nextName("scheduler")),
       ]);
+      await Promise.all(starting);
       const stillArmed = cluster.live("scheduler").filter((p) => p.name.startsWith("armed"));
       await Promise.all(stillArmed.map((p) => cluster.stop(p)));
       const healed = await ctx.leader();
