@@ -429,7 +429,7 @@ export const FLOOD_PERIOD_MINUTES: number = 2;
 
 /**
  * 10,000 jobs due in the same second: created once, with a cron that fires at one
- * second every FLOOD_PERIOD_MINUTES minutes, the first about 75 s ahead; each flood is
+ * second every FLOOD_PERIOD_MINUTES minutes, the first about 40 s ahead; each flood is
  * over when all 10,000 of its executions have ended. After the last one the flood jobs
  * end (inactive, endDate now).
  */
@@ -438,7 +438,7 @@ export const floodDrill: Drill = {
   fault: "10,000 jobs due in one second",
   env: { worker: { WORKER_CONCURRENCY: "100" }, api: { TENANT_MAX_JOBS: "20000" } },
   async inject(ctx, reps) {
-    const first = new Date(Math.ceil((Date.now() + 75_000) / 1000) * 1000);
+    const first = new Date(Math.ceil((Date.now() + 40_000) / 1000) * 1000);
     const period = FLOOD_PERIOD_MINUTES;
     const minutes = period === 1 ? "*" : `${first.getUTCMinutes() % period}/${period}`;
     const cron = `${first.getUTCSeconds()} ${minutes} * * * *`;
