@@ -22,14 +22,23 @@ try {
 }
 
 const logger = createLogger({ name: "api", level: config.LOG_LEVEL });
+/** How long the API waits for one Redis command. */
+const REDIS_COMMAND_TIMEOUT_MS = 1000;
 const pool = createPool(config.DATABASE_URL, {
   max: config.DATABASE_POOL_SIZE,
   applicationName: "scheduler-api",
   statementTimeoutMs: 10_000,
 });
 const db = createDb(pool);
-// Fail fast while Redis is down (health answers 503 instead of hanging).
-const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+// Fail fast while Redis is down (health answers 503 instead of hanging), and while it
+// is unreachable with the connection still open (a frozen server answers nothing): a
+// command gives up after REDIS_COMMAND_TIMEOUT_MS, so the rate limit fails open and an
+// enqueue is left to the reconciler instead of holding the request.
+const redis = new Redis(config.REDIS_URL, {
+  maxRetriesPerRequest: 1,
+  enableOfflineQueue: false,
+  commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+});
 redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
 
 const metrics = createMetrics({ process: "api" });

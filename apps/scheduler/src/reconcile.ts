@@ -69,19 +69,40 @@ export class Reconciler {
   }
 
   /**
-   * The candidates whose queue job does not exist. A pending execution still queued (the
-   * queue is only backed up) is the common case: one EXISTS each, pipelined, costs far
-   * less than an addBulk that BullMQ would turn into a no-op.
+   * The candidates whose queue job does not exist, or has finished while the execution
+   * is still pending. A worker acknowledges a queue job only after the execution's
+   * terminal write, so a finished one beside a pending row belongs to another row of
+   * the same slot: e.g. a claim whose commit PostgreSQL lost in a crash, the slot then
+   * claimed again under the same queue job id. Such a job blocks the id (adding it again
+   * is a no-op), so it is removed first. A live job (the queue is only backed up) is the
+   * common case: one HMGET each, pipelined, costs far less than an addBulk that BullMQ
+   * would turn into a no-op.
    */
   private async withoutQueueJob(page: RequeueCandidate[]): Promise<RequeueCandidate[]> {
-    const { queue } = this.options;
+    const { queue, log } = this.options;
     // The queue runs on the ioredis connection main.ts gives it; BullMQ's own client
-    // type leaves EXISTS out.
+    // type leaves these commands out.
     const client = (await queue.client) as unknown as Redis;
     // Sent without waiting for each reply: one round trip's worth, as a pipeline.
-    const exists = await Promise.all(
-      page.map((e) => client.exists(queue.toKey(queueJobId(e.executionId)))),
+    const fields = await Promise.all(
+      page.map((e) =>
+        client.hmget(queue.toKey(queueJobId(e.executionId)), "timestamp", "finishedOn"),
+      ),
     );
-    return page.filter((_, i) => exists[i] !== 1);
+    const lost: RequeueCandidate[] = [];
+    const finished: RequeueCandidate[] = [];
+    for (const [i, e] of page.entries()) {
+      const [createdAt, finishedOn] = fields[i]!;
+      if (createdAt === null) lost.push(e);
+      else if (finishedOn !== null) finished.push(e);
+    }
+    if (finished.length > 0) {
+      await Promise.all(finished.map((e) => queue.remove(queueJobId(e.executionId))));
+      log.warn(
+        { count: finished.length, executionIds: finished.slice(0, 10).map((e) => e.executionId) },
+        "pending executions whose queue job had finished: enqueued again",
+      );
+    }
+    return [...lost, ...finished];
   }
 }

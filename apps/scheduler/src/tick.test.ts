@@ -428,4 +428,54 @@ describe("Reconciler", () => {
     expect(await queue.getJob(`${jobId}-7`)).toBeDefined();
     expect(await reconciler.run()).toBe(0);
   });
+
+  it("enqueues again a pending execution whose queue job finished for another row of its slot", async ({
+    database,
+    queue,
+  }) => {
+    await reset(database.db);
+    const jobId = await insertDueJob(database.db, 3_600_000);
+    const [pending] = await database.db
+      .insert(jobExecutions)
+      .values({
+        jobId,
+        tenantId: randomUUID(),
+        executionId: `${jobId}:2000`,
+        triggerType: "scheduled",
+        status: "pending",
+        scheduledAt: sql`now() - interval '30 seconds'`,
+      })
+      .returning();
+    // The slot's first claim was lost with its commit; its queue job, carrying a row id
+    // that no longer exists, ran (the worker found no row) and finished.
+    const ghost = randomUUID();
+    await queue.add(
+      "execute",
+      { executionRowId: ghost, jobId, tenantId: pending!.tenantId },
+      { jobId: queueJobId(pending!.executionId) },
+    );
+    const worker = new Worker<ExecutionMessage>(EXECUTION_QUEUE, async () => undefined, {
+      connection: (await queue.client).duplicate(),
+      prefix: queue.opts.prefix,
+    });
+    try {
+      await waitForState(queue, queueJobId(pending!.executionId), "completed");
+    } finally {
+      await worker.close();
+    }
+    const reconciler = new Reconciler({ db: database.db, queue, log });
+    expect(await reconciler.run()).toBe(1);
+    const requeued = await queue.getJob(queueJobId(pending!.executionId));
+    expect(requeued?.data.executionRowId).toBe(pending!.id);
+    expect(await requeued?.getState()).toBe("prioritized"); // API priority 0
+    expect(await reconciler.run()).toBe(0);
+  });
 });
+
+async function waitForState(queue: Queue<ExecutionMessage>, id: string, state: string) {
+  const deadline = Date.now() + 10_000;
+  while ((await (await queue.getJob(id))?.getState()) !== state) {
+    if (Date.now() > deadline) throw new Error(`queue job ${id} never became ${state}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

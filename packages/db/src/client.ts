@@ -27,6 +27,13 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
   // An idle client that loses its connection emits 'error' on the pool; without a
   // listener that would crash the process. The next query gets a fresh client.
   pool.on("error", () => {});
+  // A checked-out client (a transaction between two statements) that loses its
+  // connection emits 'error' on itself, where the pool listens no more: that crashed a
+  // leader when PostgreSQL restarted. The transaction's next statement fails instead,
+  // and the client is discarded on release.
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
   return pool;
 }
 

@@ -1,7 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { signTestJwt, TEST_CONFIG_ENCRYPTION_KEY, test, waitFor } from "@scheduler/testkit";
+import {
+  freePort,
+  type RunningProcess,
+  signTestJwt,
+  startApp,
+  stopApp,
+  TEST_CONFIG_ENCRYPTION_KEY,
+  test,
+  waitFor,
+} from "@scheduler/testkit";
 import { afterAll, describe, expect } from "vitest";
-import { freePort, type RunningProcess, startApp, stopApp } from "./processes.js";
 
 const JWT_SECRET = "e2e-secret-of-at-least-thirty-two-characters";
 

@@ -1,7 +1,14 @@
-import { TEST_CONFIG_ENCRYPTION_KEY, test, waitFor } from "@scheduler/testkit";
+import {
+  freePort,
+  OwnRedis,
+  type RunningProcess,
+  startApp,
+  stopApp,
+  TEST_CONFIG_ENCRYPTION_KEY,
+  test,
+  waitFor,
+} from "@scheduler/testkit";
 import { afterAll, describe, expect } from "vitest";
-import { OwnRedis } from "./ownRedis.js";
-import { freePort, type RunningProcess, startApp, stopApp } from "./processes.js";
 
 describe("health while Redis is down", () => {
   const processes: RunningProcess[] = [];

@@ -1,8 +1,7 @@
 import { once } from "node:events";
 import { EXECUTION_QUEUE, redisKeys } from "@scheduler/core";
-import { waitFor } from "@scheduler/testkit";
+import { stopApp, waitFor } from "@scheduler/testkit";
 import { describe, expect, it } from "vitest";
-import { stopApp } from "./processes.js";
 import {
   type ExecutionRecord,
   LOCK_TTL_MS,

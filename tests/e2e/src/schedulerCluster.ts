@@ -3,12 +3,14 @@ import { EXECUTION_QUEUE, queueJobId, redisKeys, type SchedulerHeartbeat } from 
 import {
   createTestDatabase,
   createTestRedis,
+  type RunningProcess,
+  startApp,
+  stopApp,
   type TestDatabase,
   type TestRedis,
   waitFor,
 } from "@scheduler/testkit";
 import { type SQL, sql } from "drizzle-orm";
-import { type RunningProcess, startApp, stopApp } from "./processes.js";
 
 /** Short knobs so that a takeover happens in seconds. */
 export const LOCK_TTL_MS = 2000;

@@ -1,15 +1,19 @@
 import type { ExecutionMessage } from "@scheduler/core";
 import { cancelExecution } from "@scheduler/db";
-import { test, waitFor } from "@scheduler/testkit";
+import {
+  membersOfGroups,
+  processGroupsOf,
+  type RunningProcess,
+  stopApp,
+  test,
+  waitFor,
+} from "@scheduler/testkit";
 import type { Queue } from "bullmq";
 import { describe, expect } from "vitest";
-import { type RunningProcess, stopApp } from "./processes.js";
 import {
   cancelAsTheApiDoes,
   enqueue,
   executionQueue,
-  membersOfGroups,
-  processGroupsOf,
   readExecution,
   seedExecution,
   startTarget,

@@ -1,10 +1,9 @@
 import { once } from "node:events";
 import { redisKeys } from "@scheduler/core";
 import { jobExecutions } from "@scheduler/db";
-import { test, waitFor } from "@scheduler/testkit";
+import { type RunningProcess, stopApp, test, waitFor } from "@scheduler/testkit";
 import { eq } from "drizzle-orm";
 import { afterEach, describe, expect } from "vitest";
-import { type RunningProcess, stopApp } from "./processes.js";
 import {
   enqueue,
   executionQueue,

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { fileURLToPath } from "node:url";
 import {
@@ -23,6 +23,8 @@ import {
   scheduledJobs,
 } from "@scheduler/db";
 import {
+  type RunningProcess,
+  startApp,
   TEST_CONFIG_ENCRYPTION_KEY,
   type TestDatabase,
   type TestRedis,
@@ -30,7 +32,6 @@ import {
 } from "@scheduler/testkit";
 import { Queue } from "bullmq";
 import { eq } from "drizzle-orm";
-import { type RunningProcess, startApp } from "./processes.js";
 
 /** The test registry of functions, beside this file. */
 export const TEST_FUNCTIONS_DIR = fileURLToPath(new URL("./workerFunctions", import.meta.url));
@@ -196,38 +197,6 @@ export async function startTarget(handler: TargetHandler) {
       server.close();
     },
   };
-}
-
-async function procEntries(): Promise<string[]> {
-  return (await readdir("/proc")).filter((name) => /^\d+$/.test(name));
-}
-
-function statFields(stat: string): string[] {
-  // The command name sits in parentheses and may hold spaces: count fields after it.
-  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-}
-
-/** Process groups of the live processes whose environment names this execution. */
-export async function processGroupsOf(executionId: string): Promise<Set<number>> {
-  const groups = new Set<number>();
-  for (const pid of await procEntries()) {
-    const environ = await readFile(`/proc/${pid}/environ`, "latin1").catch(() => "");
-    if (!environ.includes(`SCHEDULER_EXECUTION_ID=${executionId}\0`)) continue;
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-    if (stat) groups.add(Number(statFields(stat)[2]));
-  }
-  return groups;
-}
-
-/** Every process still in one of these groups, zombies included (`<pid> <state>`). */
-export async function membersOfGroups(groups: Set<number>): Promise<string[]> {
-  const members: string[] = [];
-  for (const pid of await procEntries()) {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-    const fields = statFields(stat);
-    if (stat && groups.has(Number(fields[2]))) members.push(`${pid} ${fields[0]}`);
-  }
-  return members;
 }
 
 /** OS threads of a process (a function job runs in one of the worker's threads). */

@@ -1,8 +1,7 @@
 import type { ExecutionMessage } from "@scheduler/core";
-import { test } from "@scheduler/testkit";
+import { type RunningProcess, stopApp, test } from "@scheduler/testkit";
 import type { Queue } from "bullmq";
 import { describe, expect } from "vitest";
-import { type RunningProcess, stopApp } from "./processes.js";
 import {
   addExecution,
   enqueue,

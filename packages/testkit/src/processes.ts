@@ -16,9 +16,14 @@ export interface RunningProcess {
 
 /**
  * Starts one app as its own OS process from source (tsx, the `@scheduler/source`
- * condition), as the dev start command does.
+ * condition), as the dev start command does. `onOutput` sees everything it writes, for
+ * callers that need more than the last 20,000 characters.
  */
-export function startApp(name: AppName, env: Record<string, string>): RunningProcess {
+export function startApp(
+  name: AppName,
+  env: Record<string, string>,
+  options: { onOutput?: (chunk: string) => void } = {},
+): RunningProcess {
   const child = spawn(
     process.execPath,
     ["--conditions=@scheduler/source", "--import", "tsx", `apps/${name}/src/main.ts`],
@@ -32,7 +37,9 @@ export function startApp(name: AppName, env: Record<string, string>): RunningPro
   );
   let output = "";
   const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-20_000);
+    const text = chunk.toString();
+    output = (output + text).slice(-20_000);
+    options.onOutput?.(text);
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);

@@ -72,7 +72,18 @@ export class OwnRedis {
     await exited;
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open and nothing answers. */
+  pause(): void {
+    this.child?.kill("SIGSTOP");
+  }
+
+  /** Thaws a paused server (SIGCONT). */
+  resume(): void {
+    this.child?.kill("SIGCONT");
+  }
+
   async dispose(): Promise<void> {
+    this.resume();
     await this.stopServer();
     rmSync(this.dir, { recursive: true, force: true });
   }
