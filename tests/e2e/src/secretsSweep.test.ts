@@ -4,7 +4,11 @@ import { rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import { redisKeys } from "@scheduler/core";
 import {
+  freePort,
+  type RunningProcess,
   signTestJwt,
+  startApp,
+  stopApp,
   TEST_CONFIG_ENCRYPTION_KEY,
   type TestDatabase,
   type TestRedis,
@@ -12,7 +16,6 @@ import {
   waitFor,
 } from "@scheduler/testkit";
 import { afterAll, describe, expect } from "vitest";
-import { freePort, type RunningProcess, startApp, stopApp } from "./processes.js";
 import { TEST_FUNCTIONS_DIR } from "./workerHarness.js";
 
 /**
