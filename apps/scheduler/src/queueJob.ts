@@ -1,4 +1,9 @@
-import { type ExecutionMessage, executionMessage, queueJobId, queuePriority } from "@scheduler/core";
+import {
+  type ExecutionMessage,
+  executionMessage,
+  queueJobId,
+  queuePriority,
+} from "@scheduler/core";
 import type { ExecutionRow } from "@scheduler/db";
 import type { BulkJobOptions, Queue } from "bullmq";
 
