@@ -1,3 +1,4 @@
 // Everything the harness entry point offers, plus the vitest fixtures.
-export * from "./harness.js";
+
 export { test } from "./fixtures.js";
+export * from "./harness.js";
