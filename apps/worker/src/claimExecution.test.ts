@@ -5,7 +5,10 @@ import {
   createPool,
   type Db,
   type ExecutionRow,
+  finishExecution,
+  finishExecutions,
   jobExecutions,
+  recordRetry,
   scheduledJobs,
 } from "@scheduler/db";
 import { test } from "@scheduler/testkit";
@@ -93,6 +96,57 @@ describe("claimExecution", () => {
     if (first.kind === "run" && again.kind === "run") {
       expect(again.execution.startedAt).toEqual(first.execution.startedAt);
     }
+  });
+
+  test("a run superseded by a redelivery writes nothing: neither a retry nor its outcome", async ({
+    database,
+  }) => {
+    const job = await insertJob(database.db, 2);
+    const [row, other] = await insertPending(database.db, job, 2);
+    // worker-a claims both and stalls past its queue lock; worker-b is delivered both again.
+    for (const r of [row!, other!]) {
+      expect(await claimExecution(database.db, r, "worker-a")).toMatchObject({ kind: "run" });
+      expect(await claimExecution(database.db, r, "worker-b")).toMatchObject({
+        redelivered: true,
+        execution: { retryCount: 1 },
+      });
+    }
+    // worker-a wakes: its retry and its terminal writes (alone and batched) are refused.
+    expect(await recordRetry(database.db, row!, 1)).toBe(false);
+    expect(await finishExecution(database.db, row!, { status: "completed", retryCount: 0 })).toBe(
+      false,
+    );
+    const stale = { status: "failed" as const, errorType: "TIMEOUT", retryCount: 0 };
+    expect(await finishExecutions(database.db, [{ key: other!, outcome: stale }])).toEqual(
+      new Set(),
+    );
+    const mid = await database.db
+      .select()
+      .from(jobExecutions)
+      .where(eq(jobExecutions.jobId, job.jobId));
+    expect(mid.map((r) => [r.status, r.retryCount, r.workerId])).toEqual([
+      ["running", 1, "worker-b"],
+      ["running", 1, "worker-b"],
+    ]);
+    // worker-b, whose run it is, retries once and ends both.
+    expect(await recordRetry(database.db, row!, 2)).toBe(true);
+    expect(await finishExecution(database.db, row!, { status: "completed", retryCount: 2 })).toBe(
+      true,
+    );
+    const done = { status: "completed" as const, retryCount: 1 };
+    expect(await finishExecutions(database.db, [{ key: other!, outcome: done }])).toEqual(
+      new Set([other!.id]),
+    );
+    const end = await database.db
+      .select()
+      .from(jobExecutions)
+      .where(eq(jobExecutions.jobId, job.jobId));
+    expect(end.map((r) => [r.id, r.status, r.retryCount]).sort()).toEqual(
+      [
+        [row!.id, "completed", 2],
+        [other!.id, "completed", 1],
+      ].sort(),
+    );
   });
 
   test("does not run an execution that already ended", async ({ database }) => {

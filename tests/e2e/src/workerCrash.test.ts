@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import type { ServerResponse } from "node:http";
 import { redisKeys } from "@scheduler/core";
 import { jobExecutions } from "@scheduler/db";
 import { type RunningProcess, stopApp, test, waitFor } from "@scheduler/testkit";
@@ -7,6 +8,7 @@ import { afterEach, describe, expect } from "vitest";
 import {
   enqueue,
   executionQueue,
+  readExecution,
   seedExecution,
   startTarget,
   startWorker,
@@ -59,6 +61,58 @@ describe("worker process life: kill -9 and SIGTERM", { timeout: 90_000 }, () => 
         .where(eq(jobExecutions.status, "running"));
       expect(stuck).toEqual([]);
     } finally {
+      target.close();
+      await queue.close();
+    }
+  });
+
+  test("a worker paused past its queue lock: the attempt runs again elsewhere, and the paused run's late outcome is not written", async ({
+    database,
+    testRedis,
+  }) => {
+    // Both attempts are held open until the test answers them.
+    const held = new Map<number, ServerResponse>();
+    const target = await startTarget((hit, res) => held.set(hit.attempt, res));
+    const queue = executionQueue(testRedis);
+    try {
+      const execution = await seedExecution(database.db, {
+        jobType: "http",
+        config: { url: `${target.url}/held`, method: "GET" },
+      });
+      const paused = await startWorker(database, testRedis, { WORKER_ID: "w-paused" });
+      started.push(paused);
+      await enqueue(queue, execution);
+      await waitFor(() => held.has(1), { what: "attempt 1" });
+      paused.child.kill("SIGSTOP");
+      try {
+        // Its 1 s queue lock lapses; the other worker's stalled check delivers it again.
+        const other = await startWorker(database, testRedis, { WORKER_ID: "w-other" });
+        started.push(other);
+        await waitFor(() => held.has(2), {
+          what: `attempt 2\n${other.output()}`,
+          timeoutMs: 30_000,
+        });
+      } finally {
+        paused.child.kill("SIGCONT");
+      }
+      // The paused run wakes and finishes first: its write must not end the execution.
+      held.get(1)!.end("late");
+      await waitFor(() => paused.output().includes('"msg":"execution finished"'), {
+        what: `the paused run's end\n${paused.output()}`,
+      });
+      expect(paused.output()).toContain('"recorded":false');
+      expect(await readExecution(database.db, execution.id)).toMatchObject({
+        status: "running",
+        retryCount: 1,
+        workerId: "w-other",
+      });
+      held.get(2)!.end("ok");
+      const done = await waitForStatus(database.db, execution.id, TERMINAL, 30_000);
+      expect(done).toMatchObject({ status: "completed", retryCount: 1, workerId: "w-other" });
+      // INV-3: hit 1 + retryCount times.
+      expect(target.hitsOf(execution.executionId).map((h) => h.attempt)).toEqual([1, 2]);
+    } finally {
+      for (const res of held.values()) res.end();
       target.close();
       await queue.close();
     }

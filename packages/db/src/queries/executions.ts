@@ -149,8 +149,12 @@ export interface ExecutionOutcome {
 /**
  * running → completed | failed | cancelled, with the duration measured by the
  * database clock. Returns false when the execution was no longer running (it was
- * cancelled meanwhile): the first terminal status wins. A named (prepared) statement,
- * planned once per connection, that reads only the execution's own partition.
+ * cancelled meanwhile: the first terminal status wins) or is no longer this run's: its
+ * `retryCount` is the run's fence. A run knows the execution's retry count (the
+ * claim's, plus the retries it recorded itself); a redelivery claimed meanwhile by
+ * another worker raised it, so the superseded run, still alive (paused, or stalled past
+ * its queue lock), writes nothing over the run that replaced it. A named (prepared)
+ * statement, planned once per connection, that reads only the execution's own partition.
  */
 export async function finishExecution(
   db: Db,
@@ -171,7 +175,8 @@ export async function finishExecution(
         memory_peak_mb = $9::int,
         cpu_time_ms = $10::int,
         progress = CASE WHEN $3::text = 'completed' THEN 100 ELSE progress END
-      WHERE id = $1::uuid AND scheduled_at = $2::timestamptz AND status = 'running'`,
+      WHERE id = $1::uuid AND scheduled_at = $2::timestamptz AND status = 'running'
+        AND retry_count = $8::int`,
     values: [
       key.id,
       key.scheduledAt,
@@ -197,7 +202,8 @@ export interface ExecutionFinish {
 /**
  * finishExecution for several executions in one statement and one commit (a worker's
  * terminal writes that queued up while the previous ones were being written): each row
- * by (id, scheduled_at), each only while still running. Returns the ids whose write took
+ * by (id, scheduled_at), each only while still running and still the run's (its retry
+ * count, as finishExecution). Returns the ids whose write took
  * effect. The ids must differ. They are sent in id order, the order cancelJobExecutions
  * locks a job's executions in, so a batch walking them in turn takes its row locks in
  * that order too; a deadlock that happens all the same (another plan) fails the batch,
@@ -226,6 +232,7 @@ export async function finishExecutions(db: Db, unordered: ExecutionFinish[]): Pr
         AS v(id, scheduled_at, status, result, error_type, error_message, error_stack,
           retry_count, memory_peak_mb, cpu_time_ms)
       WHERE e.id = v.id AND e.scheduled_at = v.scheduled_at AND e.status = 'running'
+        AND e.retry_count = v.retry_count
       RETURNING e.id`,
     values: [
       column((f) => f.key.id),
