@@ -4,7 +4,7 @@ import type { Scratch } from "./scratch.js";
 import { until } from "./stats.js";
 
 /** The tenants bench jobs belong to (the brief's ~100 tenants). */
-export const TENANTS = Array.from({ length: 100 }, () => randomUUID());
+export const TENANTS: string[] = Array.from({ length: 100 }, () => randomUUID());
 
 /** A 6-field cron that fires once, at `slot` (UTC): second minute hour day month. */
 export function onceAt(slot: Date): string {

@@ -62,7 +62,7 @@ let created = 0;
 
 /** The request autocannon sends next: a random stored job or tenant, a new job's body. */
 function nextRequest(endpoint: Endpoint, fixture: Fixture, targetUrl: string) {
-  return (req: autocannon.Request) => {
+  return (req: autocannon.Request): autocannon.Request => {
     if (endpoint === "GET /jobs/{id}") {
       const job = pick(fixture.jobs);
       return {
@@ -106,13 +106,15 @@ async function load(
   const sampler = samplerFor([api], backends);
   sampler.start();
   const from = Date.now();
+  // Without a callback autocannon returns its event emitter with a `then` added (its
+  // lib/init.js); its types offer the emitter or the promise, not both.
   const instance = autocannon({
     url: fixture.base,
     connections: Number(values.connections),
     duration: seconds,
     ...(rate ? { overallRate: rate } : {}),
     requests: [{ setupRequest: nextRequest(endpoint, fixture, "http://127.0.0.1:9/never-called") }],
-  });
+  }) as unknown as autocannon.Instance & PromiseLike<autocannon.Result>;
   instance.on("response", (_client: unknown, _status: number, _bytes: number, ms: number) =>
     latencies.push(ms),
   );

@@ -1,5 +1,5 @@
 import type { Logger, SchedulerHeartbeat } from "@scheduler/core";
-import { toError } from "@scheduler/core";
+import { RepeatingTask, toError } from "@scheduler/core";
 import type { Redis } from "ioredis";
 import type { LeaderElector } from "./leader.js";
 
@@ -23,24 +23,25 @@ export interface HeartbeatOptions {
  * dropped from the ZSET by whoever beats next.
  */
 export class SchedulerHeartbeatLoop {
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
-  private current: Promise<void> = Promise.resolve();
+  /** A beat every periodMs after the last one ended. */
+  private readonly loop: RepeatingTask;
 
-  constructor(private readonly options: HeartbeatOptions) {}
+  constructor(private readonly options: HeartbeatOptions) {
+    this.loop = new RepeatingTask({
+      run: () => this.beat(),
+      intervalMs: options.periodMs,
+      onError: (error) => options.log.warn({ err: error.message }, "heartbeat failed"),
+    });
+  }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.schedule(0);
+    this.loop.start();
   }
 
   /** Stops beating and removes this instance's heartbeat; idempotent. */
   async stop(): Promise<void> {
-    if (!this.running) return;
-    this.running = false;
-    clearTimeout(this.timer);
-    await this.current;
+    if (!this.loop.isRunning()) return;
+    await this.loop.stop();
     const { redis, key, indexKey, instance } = this.options;
     try {
       await redis.multi().del(key).zrem(indexKey, instance.id).exec();
@@ -49,16 +50,9 @@ export class SchedulerHeartbeatLoop {
     }
   }
 
-  private schedule(delayMs: number): void {
-    if (!this.running) return;
-    this.timer = setTimeout(() => {
-      this.current = this.beat().finally(() => this.schedule(this.options.periodMs));
-    }, delayMs);
-  }
-
-  /** Writes one heartbeat now. */
+  /** Writes one heartbeat now; rejects when Redis does not take it. */
   async beat(): Promise<void> {
-    const { redis, key, indexKey, instance, leader, periodMs, log } = this.options;
+    const { redis, key, indexKey, instance, leader, periodMs } = this.options;
     const now = new Date();
     const heartbeat: SchedulerHeartbeat = {
       id: instance.id,
@@ -70,15 +64,11 @@ export class SchedulerHeartbeatLoop {
       epoch: leader.epoch,
       heartbeatMs: periodMs,
     };
-    try {
-      await redis
-        .multi()
-        .set(key, JSON.stringify(heartbeat), "PX", 3 * periodMs)
-        .zadd(indexKey, now.getTime(), instance.id)
-        .zremrangebyscore(indexKey, "-inf", now.getTime() - 3 * periodMs)
-        .exec();
-    } catch (error) {
-      log.warn({ err: toError(error).message }, "heartbeat failed");
-    }
+    await redis
+      .multi()
+      .set(key, JSON.stringify(heartbeat), "PX", 3 * periodMs)
+      .zadd(indexKey, now.getTime(), instance.id)
+      .zremrangebyscore(indexKey, "-inf", now.getTime() - 3 * periodMs)
+      .exec();
   }
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { type Logger, toError } from "@scheduler/core";
+import { type Logger, RepeatingTask, toError } from "@scheduler/core";
 import {
   type Db,
   leadershipEpoch,
@@ -45,15 +45,19 @@ export interface LeaderOptions {
 export class LeaderElector {
   private epochValue = 0;
   private validUntil = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
-  private inFlight: Promise<void> = Promise.resolve();
+  /** A campaign round every renewMs after the last one ended. */
+  private readonly loop: RepeatingTask;
   private readonly now: () => number;
   private readonly marginMs: number;
 
   constructor(private readonly options: LeaderOptions) {
     this.now = options.monotonicNow ?? (() => performance.now());
     this.marginMs = Math.max(Math.floor(options.ttlMs / 5), 100);
+    this.loop = new RepeatingTask({
+      run: () => this.round(),
+      intervalMs: options.renewMs,
+      onError: (error) => this.roundFailed(error),
+    });
   }
 
   /** The fencing epoch of the current leadership, 0 when not leading. */
@@ -66,25 +70,14 @@ export class LeaderElector {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.schedule(0);
+    this.loop.start();
   }
 
   /** Stops campaigning and releases the lock if held; idempotent. */
   async stop(): Promise<void> {
-    if (!this.running) return;
-    this.running = false;
-    clearTimeout(this.timer);
-    await this.inFlight;
+    if (!this.loop.isRunning()) return;
+    await this.loop.stop();
     if (this.epochValue > 0) await this.release(this.epochValue);
-  }
-
-  private schedule(delayMs: number): void {
-    if (!this.running) return;
-    this.timer = setTimeout(() => {
-      this.inFlight = this.round().finally(() => this.schedule(this.options.renewMs));
-    }, delayMs);
   }
 
   private lockValue(epoch: number): string {
@@ -93,22 +86,19 @@ export class LeaderElector {
 
   /** One campaign step: renew when leading, else try to acquire. */
   private async round(): Promise<void> {
-    try {
-      if (this.epochValue > 0) await this.renew();
-      else await this.acquire();
-    } catch (error) {
-      // Redis or PostgreSQL slow or gone: keep trying; isLeader() turns false on its own.
-      this.options.log.warn(
-        { err: toError(error).message, leading: this.isLeader() },
-        "leader lock round failed",
-      );
-      if (this.epochValue > 0 && !this.isLeader()) {
-        this.options.log.warn(
-          { epoch: this.epochValue },
-          "stepping down: lock not renewed in time",
-        );
-        this.epochValue = 0;
-      }
+    if (this.epochValue > 0) await this.renew();
+    else await this.acquire();
+  }
+
+  /** Redis or PostgreSQL slow or gone: keep trying; isLeader() turns false on its own. */
+  private roundFailed(error: Error): void {
+    this.options.log.warn(
+      { err: error.message, leading: this.isLeader() },
+      "leader lock round failed",
+    );
+    if (this.epochValue > 0 && !this.isLeader()) {
+      this.options.log.warn({ epoch: this.epochValue }, "stepping down: lock not renewed in time");
+      this.epochValue = 0;
     }
   }
 

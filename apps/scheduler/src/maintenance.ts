@@ -1,5 +1,5 @@
 import type { Logger } from "@scheduler/core";
-import { toError } from "@scheduler/core";
+import { RepeatingTask } from "@scheduler/core";
 import { type Db, databaseNow, maintainPartitions, PARTITION_MONTHS_AHEAD } from "@scheduler/db";
 import type { LeaderElector } from "./leader.js";
 
@@ -27,33 +27,29 @@ export interface MaintenanceOptions {
  * clock.
  */
 export class PartitionMaintenanceLoop {
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
-  private current: Promise<void> = Promise.resolve();
+  /** A poll every pollMs after the last one ended. */
+  private readonly loop: RepeatingTask;
   /** Monotonic time of the last successful run while leading; undefined when not leading. */
   private lastRunAt: number | undefined;
 
-  constructor(private readonly options: MaintenanceOptions) {}
+  constructor(private readonly options: MaintenanceOptions) {
+    this.loop = new RepeatingTask({
+      run: () => this.poll(),
+      intervalMs: options.pollMs ?? 5000,
+      onError: (error) => options.log.warn({ err: error.message }, "partition maintenance failed"),
+    });
+  }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.schedule(0);
+    this.loop.start();
   }
 
+  /** Stops polling and waits for a run in flight; idempotent. */
   async stop(): Promise<void> {
-    this.running = false;
-    clearTimeout(this.timer);
-    await this.current;
+    await this.loop.stop();
   }
 
-  private schedule(delayMs: number): void {
-    if (!this.running) return;
-    this.timer = setTimeout(() => {
-      this.current = this.poll().finally(() => this.schedule(this.options.pollMs ?? 5000));
-    }, delayMs);
-  }
-
+  /** A failed run leaves lastRunAt as it was: the next poll tries again. */
   private async poll(): Promise<void> {
     if (!this.options.leader.isLeader()) {
       this.lastRunAt = undefined;
@@ -61,12 +57,8 @@ export class PartitionMaintenanceLoop {
     }
     const now = performance.now();
     if (this.lastRunAt !== undefined && now - this.lastRunAt < this.options.intervalMs) return;
-    try {
-      await this.runOnce();
-      this.lastRunAt = now;
-    } catch (error) {
-      this.options.log.warn({ err: toError(error).message }, "partition maintenance failed");
-    }
+    await this.runOnce();
+    this.lastRunAt = now;
   }
 
   /** One maintenance run now, leader or not. */

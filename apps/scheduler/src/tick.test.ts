@@ -23,7 +23,20 @@ import { Ticker, type TickOptions } from "./tick.js";
 
 const log = createLogger({ name: "tick-test", level: "silent" });
 
-const it = test.extend<{ $file: { queue: Queue<ExecutionMessage>; lockKey: string } }>({
+const it = test.extend<{
+  $file: { queue: Queue<ExecutionMessage>; lockKey: string };
+  $test: {
+    /** The file's database, with no jobs and no leader record at the start of each test. */
+    db: Db;
+    /** Records `epoch` as the leader's in scheduler_locks, as a new leader would. */
+    lead: (epoch: number) => Promise<void>;
+    /**
+     * A ticker whose leader believes it holds `epoch` (Default: 1); record it first with
+     * `lead`. Other options override the file's defaults.
+     */
+    ticker: (options?: { epoch?: number } & Partial<TickOptions>) => Ticker;
+  };
+}>({
   queue: [
     async ({ testRedis }, use) => {
       const queue = new Queue<ExecutionMessage>(EXECUTION_QUEUE, {
@@ -39,39 +52,45 @@ const it = test.extend<{ $file: { queue: Queue<ExecutionMessage>; lockKey: strin
     async ({ testRedis }, use) => use(redisKeys(testRedis.prefix).leaderLock),
     { scope: "file" },
   ],
+  db: async ({ database }, use) => {
+    // The file shares one database: each test starts over.
+    await database.db.delete(scheduledJobs);
+    await database.db.delete(schedulerLocks);
+    await use(database.db);
+  },
+  lead: async ({ db, lockKey }, use) => {
+    await use(async (epoch) => {
+      await recordLeadership(db, {
+        lockKey,
+        lockedBy: `instance-${epoch}`,
+        epoch,
+        expiresAt: new Date(Date.now() + 10_000),
+      });
+    });
+  },
+  ticker: async ({ db, queue, lockKey }, use) => {
+    const tickers: Ticker[] = [];
+    await use(({ epoch = 1, ...extra } = {}) => {
+      const created = new Ticker({
+        db,
+        queue,
+        leader: { epoch, isLeader: () => true },
+        lockKey,
+        log,
+        tickMs: 1000,
+        lookaheadMs: 2000,
+        batchSize: 3,
+        misfireThresholdMs: 60_000,
+        reconcileIntervalMs: 60_000,
+        ...extra,
+      });
+      tickers.push(created);
+      return created;
+    });
+    // Executions a failed test left held must not reach a later test's queue.
+    await Promise.all(tickers.map((t) => t.stop()));
+  },
 });
-
-/** A ticker whose leader believes it holds `epoch`; record it first with `lead()`. */
-function ticker(
-  db: Db,
-  queue: Queue<ExecutionMessage>,
-  lockKey: string,
-  epoch = 1,
-  extra: Partial<TickOptions> = {},
-) {
-  return new Ticker({
-    db,
-    queue,
-    leader: { epoch, isLeader: () => true },
-    lockKey,
-    log,
-    tickMs: 1000,
-    lookaheadMs: 2000,
-    batchSize: 3,
-    misfireThresholdMs: 60_000,
-    reconcileIntervalMs: 60_000,
-    ...extra,
-  });
-}
-
-async function lead(db: Db, lockKey: string, epoch: number): Promise<void> {
-  await recordLeadership(db, {
-    lockKey,
-    lockedBy: `instance-${epoch}`,
-    epoch,
-    expiresAt: new Date(Date.now() + 10_000),
-  });
-}
 
 /**
  * A job whose next slot is `slotOffsetMs` from the database clock's current second.
@@ -112,30 +131,24 @@ async function jobRow(db: Db, jobId: string) {
   return job!;
 }
 
-/** The file shares one database: each test starts with no jobs and no leader record. */
-async function reset(db: Db): Promise<void> {
-  await db.delete(scheduledJobs);
-  await db.delete(schedulerLocks);
-}
-
 describe("Ticker.tick", () => {
   it("records every due slot once, advances the job and enqueues each execution", async ({
-    database,
+    db,
+    lead,
+    ticker,
     queue,
-    lockKey,
   }) => {
-    await reset(database.db);
-    await lead(database.db, lockKey, 1);
-    const jobIds = await Promise.all([0, 1, 2, 3, 4].map(() => insertDueJob(database.db, -1000)));
-    await ticker(database.db, queue, lockKey).tick();
+    await lead(1);
+    const jobIds = await Promise.all([0, 1, 2, 3, 4].map(() => insertDueJob(db, -1000)));
+    await ticker().tick();
     for (const jobId of jobIds) {
-      const executions = await executionsOf(database.db, jobId);
+      const executions = await executionsOf(db, jobId);
       // Slots from 1 s ago up to now + 2 s lookahead: at least 3 whole seconds.
       expect(executions.length).toBeGreaterThanOrEqual(3);
       const slots = executions.map((e) => e.scheduledAt.getTime());
       expect(new Set(slots).size).toBe(slots.length);
       for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBe(1000);
-      const job = await jobRow(database.db, jobId);
+      const job = await jobRow(db, jobId);
       expect(job.nextExecutionAt!.getTime()).toBe(slots.at(-1)! + 1000);
       expect(job.executionCount).toBe(executions.length);
       expect(job.lastExecutionAt!.getTime()).toBe(slots.at(-1));
@@ -157,20 +170,17 @@ describe("Ticker.tick", () => {
   });
 
   it("records each slot once when two ticks race, as two leaders would", async ({
-    database,
-    queue,
-    lockKey,
+    db,
+    lead,
+    ticker,
   }) => {
-    await reset(database.db);
-    await lead(database.db, lockKey, 1);
-    const jobIds = await Promise.all(
-      Array.from({ length: 20 }, () => insertDueJob(database.db, -3000)),
-    );
-    const a = ticker(database.db, queue, lockKey, 1, { batchSize: 4 });
-    const b = ticker(database.db, queue, lockKey, 1, { batchSize: 4 });
+    await lead(1);
+    const jobIds = await Promise.all(Array.from({ length: 20 }, () => insertDueJob(db, -3000)));
+    const a = ticker({ batchSize: 4 });
+    const b = ticker({ batchSize: 4 });
     await Promise.all([a.tick(), b.tick(), a.tick(), b.tick()]);
     for (const jobId of jobIds) {
-      const executions = await executionsOf(database.db, jobId);
+      const executions = await executionsOf(db, jobId);
       const slots = executions.map((e) => e.scheduledAt.getTime());
       expect(new Set(slots).size).toBe(slots.length);
       for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBe(1000);
@@ -178,36 +188,34 @@ describe("Ticker.tick", () => {
   });
 
   it("changes nothing when its epoch is older than the recorded leader's", async ({
-    database,
-    queue,
-    lockKey,
+    db,
+    lead,
+    ticker,
   }) => {
-    await reset(database.db);
-    await lead(database.db, lockKey, 50);
-    const jobId = await insertDueJob(database.db, -1000);
-    expect(await ticker(database.db, queue, lockKey, 49).tick()).toBeUndefined();
-    expect(await executionsOf(database.db, jobId)).toHaveLength(0);
-    await ticker(database.db, queue, lockKey, 50).tick();
-    expect((await executionsOf(database.db, jobId)).length).toBeGreaterThan(0);
+    await lead(50);
+    const jobId = await insertDueJob(db, -1000);
+    expect(await ticker({ epoch: 49 }).tick()).toBeUndefined();
+    expect(await executionsOf(db, jobId)).toHaveLength(0);
+    await ticker({ epoch: 50 }).tick();
+    expect((await executionsOf(db, jobId)).length).toBeGreaterThan(0);
   });
 
-  it("changes nothing when its epoch was never recorded", async ({ database, queue, lockKey }) => {
-    await reset(database.db);
-    const jobId = await insertDueJob(database.db, -1000);
-    expect(await ticker(database.db, queue, lockKey, 7).tick()).toBeUndefined();
-    expect(await executionsOf(database.db, jobId)).toHaveLength(0);
-    expect((await jobRow(database.db, jobId)).executionCount).toBe(0);
+  it("changes nothing when its epoch was never recorded", async ({ db, ticker }) => {
+    const jobId = await insertDueJob(db, -1000);
+    expect(await ticker({ epoch: 7 }).tick()).toBeUndefined();
+    expect(await executionsOf(db, jobId)).toHaveLength(0);
+    expect((await jobRow(db, jobId)).executionCount).toBe(0);
   });
 
   it("records the slots due while maxConcurrent executions run as skipped, with the reason", async ({
-    database,
+    db,
+    lead,
+    ticker,
     queue,
-    lockKey,
   }) => {
-    await reset(database.db);
-    await lead(database.db, lockKey, 1);
-    const jobId = await insertDueJob(database.db, -1000, { maxConcurrent: 1 });
-    await database.db.insert(jobExecutions).values({
+    await lead(1);
+    const jobId = await insertDueJob(db, -1000, { maxConcurrent: 1 });
+    await db.insert(jobExecutions).values({
       jobId,
       tenantId: randomUUID(),
       executionId: `${jobId}:manual`,
@@ -215,11 +223,9 @@ describe("Ticker.tick", () => {
       status: "running",
       scheduledAt: sql`now() - interval '5 seconds'`,
     });
-    const result = await ticker(database.db, queue, lockKey).tick();
+    const result = await ticker().tick();
 
-    const scheduled = (await executionsOf(database.db, jobId)).filter(
-      (e) => e.triggerType === "scheduled",
-    );
+    const scheduled = (await executionsOf(db, jobId)).filter((e) => e.triggerType === "scheduled");
     // created_at is the claim transaction's now(): slots up to it were due at once.
     const claimedAt = scheduled[0]!.createdAt.getTime();
     const skipped = scheduled.filter((e) => e.status === "skipped");
@@ -236,23 +242,23 @@ describe("Ticker.tick", () => {
     }
     for (const e of pending) expect(await queue.getJob(queueJobId(e.executionId))).toBeDefined();
     expect(result).toMatchObject({ fired: pending.length, skipped: skipped.length });
-    const job = await jobRow(database.db, jobId);
+    const job = await jobRow(db, jobId);
     expect(job.executionCount).toBe(pending.length);
     expect(job.nextExecutionAt!.getTime()).toBe(scheduled.at(-1)!.scheduledAt.getTime() + 1000);
   });
 
   it("hands executions to the queue so that a higher API priority runs first", async ({
-    database,
-    lockKey,
+    db,
+    lead,
+    ticker,
     testRedis,
   }) => {
-    await reset(database.db);
-    await lead(database.db, lockKey, 1);
+    await lead(1);
     // Yearly jobs whose one slot passed: enqueued without delay, all before a worker looks.
     const yearly = { cronExpression: "0 0 0 1 1 *" };
     const byPriority = new Map<string, number>();
     for (const priority of [0, 100, 37, 0, 99, 1]) {
-      byPriority.set(await insertDueJob(database.db, -1000, { ...yearly, priority }), priority);
+      byPriority.set(await insertDueJob(db, -1000, { ...yearly, priority }), priority);
     }
     // A queue of its own: earlier tests' queue jobs would come due meanwhile.
     const bullPrefix = redisKeys(`${testRedis.prefix}:priority`).bullPrefix;
@@ -260,7 +266,7 @@ describe("Ticker.tick", () => {
       connection: testRedis.redis,
       prefix: bullPrefix,
     });
-    await ticker(database.db, queue, lockKey, 1, { batchSize: 10 }).tick();
+    await ticker({ batchSize: 10, queue }).tick();
     await queue.close();
 
     const order: number[] = [];
@@ -288,19 +294,19 @@ describe("Ticker.tick", () => {
   });
 
   it("with enqueueAtSlot, queues a slot still ahead only once it has come, without delay", async ({
-    database,
+    db,
+    lead,
+    ticker,
     queue,
-    lockKey,
   }) => {
-    await reset(database.db);
-    await lead(database.db, lockKey, 1);
+    await lead(1);
     const yearly = { cronExpression: "0 0 0 1 1 *" };
-    const due = await insertDueJob(database.db, -1000, yearly);
-    const ahead = await insertDueJob(database.db, 2000, yearly);
-    const t = ticker(database.db, queue, lockKey, 1, { enqueueAtSlot: true, batchSize: 10 });
+    const due = await insertDueJob(db, -1000, yearly);
+    const ahead = await insertDueJob(db, 2000, yearly);
+    const t = ticker({ enqueueAtSlot: true, batchSize: 10 });
     await t.tick();
-    const [dueExecution] = await executionsOf(database.db, due);
-    const [aheadExecution] = await executionsOf(database.db, ahead);
+    const [dueExecution] = await executionsOf(db, due);
+    const [aheadExecution] = await executionsOf(db, ahead);
     expect(await queue.getJob(queueJobId(dueExecution!.executionId))).toBeDefined();
     expect(await queue.getJob(queueJobId(aheadExecution!.executionId))).toBeUndefined();
     expect(t.heldCount).toBe(1);
@@ -317,53 +323,51 @@ describe("Ticker.tick", () => {
   });
 
   it("with enqueueAtSlot, queues what it holds when stopped, delayed to the slot", async ({
-    database,
+    db,
+    lead,
+    ticker,
     queue,
-    lockKey,
   }) => {
-    await reset(database.db);
-    await lead(database.db, lockKey, 1);
-    const ahead = await insertDueJob(database.db, 2000, { cronExpression: "0 0 0 1 1 *" });
-    const t = ticker(database.db, queue, lockKey, 1, { enqueueAtSlot: true });
+    await lead(1);
+    const ahead = await insertDueJob(db, 2000, { cronExpression: "0 0 0 1 1 *" });
+    const t = ticker({ enqueueAtSlot: true });
     await t.tick();
     expect(t.heldCount).toBe(1);
     await t.stop();
     expect(t.heldCount).toBe(0);
-    const [execution] = await executionsOf(database.db, ahead);
+    const [execution] = await executionsOf(db, ahead);
     const queued = await queue.getJob(queueJobId(execution!.executionId));
     expect(queued?.opts.delay).toBeGreaterThan(0);
   });
 
   it("makes a job whose schedule no longer parses inactive and fires the rest of its batch", async ({
-    database,
-    queue,
-    lockKey,
+    db,
+    lead,
+    ticker,
   }) => {
-    await reset(database.db);
-    await lead(database.db, lockKey, 1);
-    const broken = await insertDueJob(database.db, -2000, { timezone: "Mars/Phobos" });
-    const healthy = await insertDueJob(database.db, -1000);
-    await ticker(database.db, queue, lockKey).tick();
-    expect(await jobRow(database.db, broken)).toMatchObject({
+    await lead(1);
+    const broken = await insertDueJob(db, -2000, { timezone: "Mars/Phobos" });
+    const healthy = await insertDueJob(db, -1000);
+    await ticker().tick();
+    expect(await jobRow(db, broken)).toMatchObject({
       status: "inactive",
       nextExecutionAt: null,
       executionCount: 0,
     });
-    expect(await executionsOf(database.db, broken)).toHaveLength(0);
-    expect((await executionsOf(database.db, healthy)).length).toBeGreaterThanOrEqual(3);
+    expect(await executionsOf(db, broken)).toHaveLength(0);
+    expect((await executionsOf(db, healthy)).length).toBeGreaterThanOrEqual(3);
   });
 
   it("records the tick's numbers in the leader's scheduler_locks metadata", async ({
-    database,
-    queue,
-    lockKey,
+    db,
+    lead,
+    ticker,
   }) => {
-    await reset(database.db);
-    await lead(database.db, lockKey, 3);
+    await lead(3);
     // One job 5 s behind: the tick starts 5 s late for it.
-    await insertDueJob(database.db, -5000, { cronExpression: "0 0 0 1 1 *" });
-    const result = await ticker(database.db, queue, lockKey, 3).tick();
-    const [row] = await database.db.select().from(schedulerLocks);
+    await insertDueJob(db, -5000, { cronExpression: "0 0 0 1 1 *" });
+    const result = await ticker({ epoch: 3 }).tick();
+    const [row] = await db.select().from(schedulerLocks);
     const metadata = row!.metadata as Record<string, unknown>;
     expect(metadata).toMatchObject({ firedLastTick: 1, skippedLastTick: 0 });
     expect(metadata.tickLagMs).toBeGreaterThanOrEqual(5000);
@@ -371,20 +375,20 @@ describe("Ticker.tick", () => {
     expect(metadata.tickDurationMs).toBe(Math.round(result!.durationMs));
     expect(Date.parse(metadata.lastTickAt as string)).toBe(result!.startedAt.getTime());
 
-    await ticker(database.db, queue, lockKey, 3).tick();
-    const [again] = await database.db.select().from(schedulerLocks);
+    await ticker({ epoch: 3 }).tick();
+    const [again] = await db.select().from(schedulerLocks);
     expect(again!.metadata).toMatchObject({ firedLastTick: 0, tickLagMs: 0 });
   });
 
   it("enqueues again, with its priority, a pending execution whose queue job was lost", async ({
-    database,
+    db,
+    lead,
+    ticker,
     queue,
-    lockKey,
   }) => {
-    await reset(database.db);
-    await lead(database.db, lockKey, 50);
-    const jobId = await insertDueJob(database.db, 3_600_000, { priority: 60 });
-    const [lost] = await database.db
+    await lead(50);
+    const jobId = await insertDueJob(db, 3_600_000, { priority: 60 });
+    const [lost] = await db
       .insert(jobExecutions)
       .values({
         jobId,
@@ -396,7 +400,7 @@ describe("Ticker.tick", () => {
       })
       .returning();
     expect(await queue.getJob(queueJobId(lost!.executionId))).toBeUndefined();
-    const result = await ticker(database.db, queue, lockKey, 50, { reconcileIntervalMs: 0 }).tick();
+    const result = await ticker({ epoch: 50, reconcileIntervalMs: 0 }).tick();
     const requeued = await queue.getJob(queueJobId(lost!.executionId));
     expect(requeued?.data.executionRowId).toBe(lost!.id);
     expect(requeued?.opts.priority).toBe(40);
@@ -406,17 +410,16 @@ describe("Ticker.tick", () => {
 
 describe("Reconciler", () => {
   it("walks a backlog larger than one pass across passes, enqueueing what has no queue job", async ({
-    database,
+    db,
     queue,
   }) => {
-    await reset(database.db);
-    const jobId = await insertDueJob(database.db, 3_600_000);
-    await database.db.execute(sql`
+    const jobId = await insertDueJob(db, 3_600_000);
+    await db.execute(sql`
       INSERT INTO job_executions (job_id, tenant_id, execution_id, trigger_type, status, scheduled_at)
       SELECT ${jobId}::uuid, gen_random_uuid(), ${jobId} || ':' || i, 'scheduled', 'pending',
              date_trunc('second', now()) - make_interval(secs => 60 + i)
       FROM generate_series(1, 25) AS i`);
-    const reconciler = new Reconciler({ db: database.db, queue, log, maxPerPass: 10 });
+    const reconciler = new Reconciler({ db, queue, log, maxPerPass: 10 });
     expect(await reconciler.run()).toBe(10);
     expect(await reconciler.run()).toBe(10);
     expect(await reconciler.run()).toBe(5);
@@ -430,12 +433,11 @@ describe("Reconciler", () => {
   });
 
   it("enqueues again a pending execution whose queue job finished for another row of its slot", async ({
-    database,
+    db,
     queue,
   }) => {
-    await reset(database.db);
-    const jobId = await insertDueJob(database.db, 3_600_000);
-    const [pending] = await database.db
+    const jobId = await insertDueJob(db, 3_600_000);
+    const [pending] = await db
       .insert(jobExecutions)
       .values({
         jobId,
@@ -463,7 +465,7 @@ describe("Reconciler", () => {
     } finally {
       await worker.close();
     }
-    const reconciler = new Reconciler({ db: database.db, queue, log });
+    const reconciler = new Reconciler({ db, queue, log });
     expect(await reconciler.run()).toBe(1);
     const requeued = await queue.getJob(queueJobId(pending!.executionId));
     expect(requeued?.data.executionRowId).toBe(pending!.id);

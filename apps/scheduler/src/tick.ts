@@ -4,6 +4,7 @@ import {
   type Failpoints,
   failpoint,
   type Logger,
+  RepeatingTask,
   toError,
 } from "@scheduler/core";
 import { type Db, recordTickStats } from "@scheduler/db";
@@ -56,9 +57,8 @@ interface HeldExecution {
 export class Ticker {
   /** The last tick and running totals, for `/status` and metrics. */
   readonly stats = new TickStats();
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
-  private current: Promise<unknown> = Promise.resolve();
+  /** Ticks every tickMs from the start of the last, at once after one that overran. */
+  private readonly loop: RepeatingTask;
   private lastReconcileAt = Number.NEGATIVE_INFINITY;
   private lastStatsAt = Number.NEGATIVE_INFINITY;
   /** Held executions by slot (epoch ms), each slot with its one timer. */
@@ -82,12 +82,16 @@ export class Ticker {
       log: options.log,
     };
     this.reconciler = new Reconciler({ db: options.db, queue: options.queue, log: options.log });
+    this.loop = new RepeatingTask({
+      run: () => this.tick(),
+      intervalMs: options.tickMs,
+      fixedRate: true,
+      onError: (error) => options.log.error({ err: error }, "tick failed"),
+    });
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.schedule(0);
+    this.loop.start();
   }
 
   /**
@@ -95,9 +99,7 @@ export class Ticker {
    * enqueued now, with the delay left to their slot. Idempotent.
    */
   async stop(): Promise<void> {
-    this.running = false;
-    clearTimeout(this.timer);
-    await this.current;
+    await this.loop.stop();
     for (const slot of [...this.held.keys()]) this.release(slot, true);
     await Promise.all(this.releasing);
   }
@@ -107,19 +109,6 @@ export class Ticker {
     let count = 0;
     for (const { executions } of this.held.values()) count += executions.length;
     return count;
-  }
-
-  private schedule(delayMs: number): void {
-    if (!this.running) return;
-    this.timer = setTimeout(() => {
-      const startedAt = performance.now();
-      this.current = this.tick()
-        .catch((error: unknown) => this.options.log.error({ err: toError(error) }, "tick failed"))
-        .finally(() => {
-          const elapsedMs = performance.now() - startedAt;
-          this.schedule(Math.max(0, this.options.tickMs - elapsedMs));
-        });
-    }, delayMs);
   }
 
   /**

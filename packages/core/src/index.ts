@@ -89,6 +89,7 @@ export {
   trackClockSkew,
 } from "./metrics.js";
 export { EXECUTION_QUEUE, redisKeys } from "./redisKeys.js";
+export { RepeatingTask } from "./repeatingTask.js";
 export {
   type ClassifiedError,
   classifyError,
