@@ -9,6 +9,6 @@ copy="${1:-${TMPDIR:-/tmp}/scheduler-bench-build}"
 rm -rf "$copy"
 mkdir -p "$copy"
 # node_modules holds relative symlinks into its .pnpm store: copy it whole, as links.
-(cd "$repo" && tar --exclude=./.git --exclude=./bench/profiles --exclude='./**/dist' -cf - .) | (cd "$copy" && tar -xf -)
+(cd "$repo" && tar --exclude=./.git --exclude=./bench/profiles --no-wildcards-match-slash --exclude='./apps/*/dist' --exclude='./packages/*/dist' --exclude='./drills/dist' -cf - .) | (cd "$copy" && tar -xf -)
 (cd "$copy" && pnpm build >&2)
 echo "$copy"

@@ -4,6 +4,7 @@ import {
   EXECUTION_QUEUE,
   type ExecutionMessage,
   queueJobId,
+  queuePriority,
   redisKeys,
 } from "@scheduler/core";
 import {
@@ -293,6 +294,50 @@ describe("Ticker.tick", () => {
     expect(order).toEqual([100, 99, 37, 1, 0, 0]);
   });
 
+  it("queues another tenant's execution of the same second ahead of a tenant's burst", async ({
+    db,
+    lead,
+    ticker,
+    testRedis,
+  }) => {
+    await lead(1);
+    const yearly = { cronExpression: "0 0 0 1 1 *" };
+    const flooder = randomUUID();
+    const burst = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      burst.add(await insertDueJob(db, -1000, { ...yearly, tenantId: flooder }));
+    }
+    // Inserted (and so claimed) last: first in line all the same but for the burst's first.
+    const other = await insertDueJob(db, -1000, yearly);
+    const bullPrefix = redisKeys(`${testRedis.prefix}:burst`).bullPrefix;
+    const queue = new Queue<ExecutionMessage>(EXECUTION_QUEUE, {
+      connection: testRedis.redis,
+      prefix: bullPrefix,
+    });
+    await ticker({ batchSize: 5, claimConcurrency: 1, queue }).tick();
+    await queue.close();
+
+    const order: string[] = [];
+    const connection = testRedis.redis.duplicate({ maxRetriesPerRequest: null });
+    const worker = new Worker<ExecutionMessage>(
+      EXECUTION_QUEUE,
+      async (job) => {
+        order.push(job.data.jobId);
+      },
+      { connection, prefix: bullPrefix, concurrency: 1 },
+    );
+    try {
+      await new Promise<void>((resolve) => {
+        worker.on("completed", () => order.length === burst.size + 1 && resolve());
+      });
+    } finally {
+      await worker.close();
+      connection.disconnect();
+    }
+    expect(order.indexOf(other)).toBeLessThanOrEqual(1);
+    expect(order.filter((id) => burst.has(id))).toHaveLength(20);
+  });
+
   it("with enqueueAtSlot, queues a slot still ahead only once it has come, without delay", async ({
     db,
     lead,
@@ -403,7 +448,7 @@ describe("Ticker.tick", () => {
     const result = await ticker({ epoch: 50, reconcileIntervalMs: 0 }).tick();
     const requeued = await queue.getJob(queueJobId(lost!.executionId));
     expect(requeued?.data.executionRowId).toBe(lost!.id);
-    expect(requeued?.opts.priority).toBe(40);
+    expect(requeued?.opts.priority).toBe(queuePriority(60));
     expect(result?.requeued).toBe(1);
   });
 });

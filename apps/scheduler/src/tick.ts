@@ -11,7 +11,7 @@ import { type Db, recordTickStats } from "@scheduler/db";
 import type { Queue } from "bullmq";
 import { type ClaimedBatch, type ClaimOptions, claimBatch } from "./claim.js";
 import type { LeaderElector } from "./leader.js";
-import { addInChunks, executionQueueJob, type QueueJob } from "./queueJob.js";
+import { addInChunks, BurstRanks, executionQueueJob, type QueueJob } from "./queueJob.js";
 import { Reconciler } from "./reconcile.js";
 import { ScheduleCache } from "./scheduleCache.js";
 import { type TickResult, TickStats } from "./tickStats.js";
@@ -46,6 +46,8 @@ export interface TickOptions {
 interface HeldExecution {
   execution: ClaimedBatch["executions"][number];
   priority: number;
+  /** Its place among its tenant's executions of that slot (queuePriority). */
+  rank: number;
 }
 
 /**
@@ -63,6 +65,8 @@ export class Ticker {
   private lastStatsAt = Number.NEGATIVE_INFINITY;
   /** Held executions by slot (epoch ms), each slot with its one timer. */
   private readonly held = new Map<number, { timer: NodeJS.Timeout; executions: HeldExecution[] }>();
+  /** Each tenant's executions per slot so far: a burst's later ones queue behind others'. */
+  private readonly ranks = new BurstRanks();
   /** Enqueues of held executions under way, for stop() to wait on. */
   private readonly releasing = new Set<Promise<void>>();
   private readonly claimOptions: ClaimOptions;
@@ -235,9 +239,11 @@ export class Ticker {
     const now: QueueJob[] = [];
     for (const execution of batch.executions) {
       const priority = batch.priorities.get(execution.jobId) ?? 0;
-      const delayMs = execution.scheduledAt.getTime() - nowMs;
-      if (this.options.enqueueAtSlot && delayMs > 0) this.hold({ execution, priority });
-      else now.push(executionQueueJob(execution, priority, delayMs));
+      const slot = execution.scheduledAt.getTime();
+      const rank = this.ranks.next(execution.tenantId, slot);
+      const delayMs = slot - nowMs;
+      if (this.options.enqueueAtSlot && delayMs > 0) this.hold({ execution, priority, rank });
+      else now.push(executionQueueJob(execution, priority, delayMs, rank));
     }
     await addInChunks(this.options.queue, now);
     await failpoint(this.failpoints, "tick.after_enqueue");
@@ -271,8 +277,8 @@ export class Ticker {
     }
     this.held.delete(slot);
     const delayMs = Math.max(0, leftMs);
-    const jobs = group.executions.map(({ execution, priority }) =>
-      executionQueueJob(execution, priority, delayMs),
+    const jobs = group.executions.map(({ execution, priority, rank }) =>
+      executionQueueJob(execution, priority, delayMs, rank),
     );
     const done = addInChunks(this.options.queue, jobs)
       .catch((error: unknown) =>

@@ -42,6 +42,8 @@ export {
 } from "./failpoints.js";
 export { checkDependencies, HEALTH_PROBE_TIMEOUT_MS } from "./health.js";
 export {
+  BURST_TIERS,
+  burstTier,
   CommandJobConfig,
   CreateJobRequest,
   type ExecutionMessage,

@@ -211,15 +211,32 @@ export function scheduledExecutionId(jobId: string, scheduledAt: Date): string {
 /** Highest API priority (API.md: 0..100, higher runs first). */
 const MAX_PRIORITY = 100;
 
+/** Burst tiers under one API priority: tier t holds a burst's ranks 2^t − 1 … 2^(t+1) − 2. */
+export const BURST_TIERS = 16;
+
 /**
- * BullMQ priority of a job's executions, scheduled or manual. BullMQ takes jobs without
- * a priority (0) first, then prioritized ones, lowest number first (1 is the highest).
- * So API 100 maps to no priority and API p < 100 to 100 − p: 99 → 1 … 0 → 100. Every
+ * The burst tier of the `rank`-th (0-based) execution of one tenant due in the same
+ * second: ⌊log2(rank + 1)⌋, so 0 for the first, 1 for the next 2, 2 for the next 4 …,
+ * at most BURST_TIERS − 1 (ranks from 32,767 on).
+ */
+export function burstTier(rank: number): number {
+  return Math.min(BURST_TIERS - 1, Math.floor(Math.log2(Math.max(0, Math.trunc(rank)) + 1)));
+}
+
+/**
+ * BullMQ priority of an execution. BullMQ takes jobs without a priority (0) first, then
+ * prioritized ones, lowest number first, FIFO within one number. The job's API priority
+ * orders first: API p maps to the band (100 − p) × BURST_TIERS, so 100 → 0 (no
+ * priority) and 0 → 1,600 (BullMQ allows up to 2^21). Within a band, the burst tier of
+ * `rank` (the execution's place among its tenant's executions due in the same second;
+ * 0 for manual runs) orders next: a tenant's 10,000 executions due at once spread over
+ * tiers 0 … 13, so another tenant's few executions of that second, or the next
+ * second's, are not queued behind the whole burst (docs/decisions.md). Every API
  * priority keeps its order relative to every other; the price is that all but
- * priority-100 executions go through BullMQ's prioritized ZSET (O(log n) per add)
+ * priority-100 tier-0 executions go through BullMQ's prioritized ZSET (O(log n) per add)
  * instead of the wait list.
  */
-export function queuePriority(priority: number): number {
+export function queuePriority(priority: number, rank = 0): number {
   const p = Math.min(MAX_PRIORITY, Math.max(0, Math.trunc(priority)));
-  return MAX_PRIORITY - p;
+  return (MAX_PRIORITY - p) * BURST_TIERS + burstTier(rank);
 }
