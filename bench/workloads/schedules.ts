@@ -14,6 +14,7 @@ import { Baseline } from "../baseline/baseline.js";
 import { compareTable, processRows, type Row } from "../lib/compare.js";
 import { describeProfiles } from "../lib/cpuProfile.js";
 import { redisBytesUnder } from "../lib/history.js";
+import { type LagParts, lagParts } from "../lib/lagParts.js";
 import { startOurStack } from "../lib/ours.js";
 import { REPO_ROOT } from "../lib/processes.js";
 import { type ProcessFigures, samplerFor } from "../lib/procStats.js";
@@ -37,6 +38,8 @@ interface SchedulesRun {
   startLagP50: number;
   startLagP99: number;
   startLagMax: number;
+  /** Where the start lag went (ours only). */
+  lag?: LagParts;
   processes: Record<string, ProcessFigures>;
 }
 
@@ -114,6 +117,7 @@ async function runOurs(profileDir?: string): Promise<SchedulesRun> {
     );
     const memory = await redisBytesUnder(scratch.redis, scratch.prefix);
     const lags = (rows[0].lags as string[] | null)?.map(Number) ?? [];
+    const lag = await lagParts(scratch, from, new Date(to.getTime() - 5000));
     return {
       side: "ours",
       jobs: JOBS,
@@ -126,6 +130,7 @@ async function runOurs(profileDir?: string): Promise<SchedulesRun> {
       startLagP50: lags[0] ?? Number.NaN,
       startLagP99: lags[1] ?? Number.NaN,
       startLagMax: lags[2] ?? Number.NaN,
+      lag,
       processes: sampler.window(from.getTime(), to.getTime()),
     };
   } finally {
@@ -192,6 +197,19 @@ const rows: Row<SchedulesRun>[] = [
     target: (o) => ["< 50 ms", o.median < 50],
   },
   { label: "start lag max (ms)", pick: (r) => r.startLagMax, digits: 0 },
+  ...(
+    [
+      ["slot → added to the queue", "toQueue"],
+      ["added → taken by a worker", "inQueue"],
+      ["taken → running (the claim)", "claim"],
+    ] as const
+  ).flatMap(([what, part]) =>
+    (["P50", "P99"] as const).map((p) => ({
+      label: `start lag part: ${what} ${p.toLowerCase()} (ms)`,
+      pick: (r: SchedulesRun) => r.lag?.[`${part}${p}`] ?? Number.NaN,
+      digits: 0,
+    })),
+  ),
 ];
 
 const environment = await environmentLines();
