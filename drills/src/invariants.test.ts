@@ -219,6 +219,22 @@ describe("invariant checks", () => {
     expect(checkInv6(r).ok).toBe(true);
   });
 
+  test("INV-6 fails when /status or the lock names another leader than the gauges", () => {
+    const r = goodRecord();
+    r.leaderSamples.push(
+      { at: T0 + 10_100, source: "status", leaders: ["s1"] },
+      { at: T0 + 20_200, source: "lock", leaders: ["s1"] },
+      { at: T0 + 25_000, source: "lock", leaders: [] },
+    );
+    expect(checkInv6(r)).toMatchObject({ ok: true });
+    expect(checkInv6(r).detail).toContain("agree in 2");
+    r.leaderSamples.push({ at: T0 + 30_300, source: "lock", leaders: ["s2"] });
+    expect(checkInv6(r)).toMatchObject({ ok: false, violations: 1 });
+    expect(checkInv6(r).detail).toContain("lock named s2");
+    r.faults = [{ kind: "kill", from: T0 + 29_000, to: T0 + 30_000 }];
+    expect(checkInv6(r).ok).toBe(true);
+  });
+
   test("the failover gap is the longest run of samples with no leader", () => {
     const r = goodRecord();
     for (const i of [10, 11, 12]) r.leaderSamples[i]!.leaders = [];

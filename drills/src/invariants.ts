@@ -254,24 +254,64 @@ function inWindows(at: number, windows: { from: number; to: number }[]): boolean
   return windows.some((w) => at >= w.from && at <= w.to);
 }
 
+/** How far apart (ms) a /status or lock sample and the gauge sample it is checked against may be. */
+const LEADER_SAMPLE_PAIRING_MS = 1000;
+
 /**
  * INV-6: at most one effective leader outside a takeover window (a fault's window plus
- * two lock lifetimes): never two schedulers reporting `scheduler_leader 1` at once.
+ * two lock lifetimes), by all three sources: never two schedulers reporting
+ * `scheduler_leader 1` at once, and never the API's /status or the Redis lock key
+ * naming another scheduler than the one the gauges name in the nearest sample.
  */
 export function checkInv6(record: DrillRecord): InvariantResult {
   const ttl = record.knobs.lockTtlMs;
   const takeovers = record.faults.map((f) => ({ from: f.from, to: f.to + 2 * ttl }));
   const problems: string[] = [];
+  const gauges = record.leaderSamples
+    .filter((s) => s.source === "gauge")
+    .sort((a, b) => a.at - b.at);
   let single = 0;
-  for (const s of record.leaderSamples) {
-    if (s.source !== "gauge") continue;
+  for (const s of gauges) {
     if (s.leaders.length === 1) single += 1;
     if (s.leaders.length > 1 && !inWindows(s.at, takeovers)) {
       problems.push(`${s.leaders.length} leaders at ${iso(s.at)}: ${s.leaders.join(", ")}`);
     }
   }
+  let compared = 0;
+  for (const s of record.leaderSamples) {
+    if (s.source === "gauge" || s.leaders.length !== 1 || inWindows(s.at, takeovers)) continue;
+    const gauge = nearest(gauges, s.at);
+    if (!gauge || Math.abs(gauge.at - s.at) > LEADER_SAMPLE_PAIRING_MS) continue;
+    if (gauge.leaders.length !== 1) continue;
+    compared += 1;
+    if (gauge.leaders[0] !== s.leaders[0]) {
+      problems.push(
+        `${s.source} named ${s.leaders[0]} at ${iso(s.at)} while the gauges named ${gauge.leaders[0]}`,
+      );
+    }
+  }
   if (single === 0) problems.push("no sample with a leader");
-  return result("INV-6", problems, `${single} samples with exactly one leader`);
+  return result(
+    "INV-6",
+    problems,
+    `${single} samples with exactly one leader; /status and lock agree in ${compared}`,
+  );
+}
+
+/** The sample of `sorted` (by time) closest to `at`. */
+function nearest<T extends { at: number }>(sorted: T[], at: number): T | undefined {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]!.at < at) lo = mid + 1;
+    else hi = mid;
+  }
+  const after = sorted[lo];
+  const before = sorted[lo - 1];
+  if (!before) return after;
+  if (!after) return before;
+  return at - before.at <= after.at - at ? before : after;
 }
 
 /** The longest time the gauges showed no leader, outside planned outages. */
