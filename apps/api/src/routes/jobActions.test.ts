@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { queueJobId } from "@scheduler/core";
+import { queueJobId, queuePriority } from "@scheduler/core";
 import { describe, expect } from "vitest";
 import {
   API,
@@ -207,7 +207,11 @@ describe("POST /jobs/{id}/trigger", () => {
       queued[priority] = await testRedis.redis.hget(key, "priority");
     }
     // BullMQ runs priority 0 (none) first, then 1, 2, …: API 100 first, API 0 last.
-    expect(queued).toEqual({ 0: "100", 37: "63", 100: "0" });
+    // A manual run is its tenant's only execution of its second: burst rank 0.
+    expect(queued).toEqual({ 0: "1600", 37: "1008", 100: "0" });
+    for (const priority of [0, 37, 100]) {
+      expect(queued[priority]).toBe(String(queuePriority(priority, 0)));
+    }
   });
 
   it("answers 409 JOB_ALREADY_RUNNING at maxConcurrent running executions", async ({
