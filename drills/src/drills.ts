@@ -1,4 +1,4 @@
-import type { DrillProcess } from "./cluster.js";
+import { type DrillProcess, KNOBS } from "./cluster.js";
 import type { Drill, DrillContext, JobRequest } from "./harness.js";
 
 export const SCHEDULER_FAILPOINTS = [
@@ -175,9 +175,15 @@ export const redisPauseDrill: Drill = {
       await ctx.sleep(20_000);
       ctx.redis.resume();
       const back = Date.now();
-      const leader = await ctx.leader();
+      // Led again: a "leadership acquired" after Redis answered, not the lock key, which
+      // may name an instance that gave up on the acquire Redis ran late.
+      const led = await ctx.leaderSince(back, 30_000);
       ctx.rep();
-      ctx.note(`redis paused 20 s; ${leader.name} leads ${Date.now() - back} ms after`);
+      ctx.note(`redis paused 20 s; ${led.instanceId} leads ${led.at - back} ms after`);
+      ctx.expect(
+        `pause ${i + 1}: led again within the lock's ttl of Redis answering (${led.at - back} ms)`,
+        led.at - back < KNOBS.lockTtlMs,
+      );
       ctx.fault({ kind: "redis-paused", from, to: back, dependency: "redis" });
       ctx.fault({ kind: "redis-recovery", from: back, to: Date.now() + 3000 });
     }

@@ -87,6 +87,32 @@ describe("LeaderElector", () => {
     expect(await testRedis.redis.pttl(keys.leaderLock)).toBeGreaterThan(0);
   });
 
+  it("takes over at once a lock its own abandoned attempt left, and no one else's", async ({
+    database,
+    testRedis,
+  }) => {
+    // Redis ran an acquire the instance had given up on (timed out while Redis was
+    // paused) once it answered again: the lock names the instance, which does not lead.
+    const keys = redisKeys(`${testRedis.prefix}:own`);
+    await testRedis.redis.set(keys.leaderLock, "scheduler-a|9", "PX", 60_000);
+    await testRedis.redis.set(keys.leaderEpoch, "9");
+    const base = { db: database.db, log, epochKey: keys.leaderEpoch, ttlMs: 1500, renewMs: 200 };
+    const own = elector({ ...base, lockKey: keys.leaderLock }, "scheduler-a").leader;
+    own.start();
+    await waitFor(() => own.isLeader(), { what: "leadership long before the lock's ttl" });
+    expect(own.epoch).toBe(10);
+    expect(await testRedis.redis.get(keys.leaderLock)).toBe("scheduler-a|10");
+
+    // Another instance's lock, even one whose id extends this one's, is left alone.
+    const other = redisKeys(`${testRedis.prefix}:other`);
+    await testRedis.redis.set(other.leaderLock, "scheduler-ab|3", "PX", 60_000);
+    const b = elector({ ...base, lockKey: other.leaderLock }, "scheduler-a").leader;
+    b.start();
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(b.isLeader()).toBe(false);
+    expect(await testRedis.redis.get(other.leaderLock)).toBe("scheduler-ab|3");
+  });
+
   it("leads only once its epoch is recorded in scheduler_locks", async ({
     database,
     testRedis,
