@@ -219,4 +219,28 @@ describe("claimExecution", () => {
       await pool.end();
     }
   });
+
+  test("runs its statements with their plans cached, not planned again on every claim", async ({
+    database,
+  }) => {
+    const pool = createPool(database.url, { max: 1 });
+    try {
+      const db = createDb(pool);
+      const job = await insertJob(db, 20);
+      for (const row of await insertPending(db, job, 12)) {
+        expect(await claimExecution(db, row, "worker-a")).toMatchObject({ kind: "run" });
+      }
+      // Left to itself PostgreSQL made a custom plan (a planning) for every UPDATE.
+      const { rows } = await pool.query<{ name: string; generic: string; custom: string }>(
+        `SELECT name, generic_plans AS generic, custom_plans AS custom
+           FROM pg_prepared_statements WHERE name LIKE 'scheduler_claim_%' ORDER BY name`,
+      );
+      expect(rows).toEqual([
+        { name: "scheduler_claim_lock", generic: "12", custom: "0" },
+        { name: "scheduler_claim_start", generic: "12", custom: "0" },
+      ]);
+    } finally {
+      await pool.end();
+    }
+  });
 });
