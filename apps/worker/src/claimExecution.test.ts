@@ -239,6 +239,21 @@ describe("claimExecution", () => {
         { name: "scheduler_claim_lock", generic: "12", custom: "0" },
         { name: "scheduler_claim_start", generic: "12", custom: "0" },
       ]);
+      // The plan is made once, while the table is small, and kept as it grows: it must
+      // not read executions by scanning a partition (it once joined the row to update by
+      // a scan for its scheduled_at, dearer with every row the month gains).
+      const [row] = await insertPending(db, job, 1);
+      const args = `'${row!.id}', '${row!.scheduledAt.toISOString()}'`;
+      const [, lockPlan, startPlan] = (await pool.query(
+        `SET plan_cache_mode = force_generic_plan;
+         EXPLAIN EXECUTE scheduler_claim_lock(${args});
+         EXPLAIN EXECUTE scheduler_claim_start(${args}, 'worker-a')`,
+      )) as unknown as { rows: { "QUERY PLAN": string }[] }[];
+      for (const plan of [lockPlan!, startPlan!]) {
+        const text = plan.rows.map((r) => r["QUERY PLAN"]).join("\n");
+        expect(text).toContain("job_executions");
+        expect(text).not.toMatch(/Seq Scan on job_executions/);
+      }
     } finally {
       await pool.end();
     }

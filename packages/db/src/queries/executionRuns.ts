@@ -57,7 +57,10 @@ const CLAIM_LOCK: SessionStatement = {
  * (every partition: one may be of any month) only for a pending one. `e.status = c.was`
  * is checked again on the row as it is when locked, so a cancel or terminal write that
  * lands first leaves it alone. `c` is MATERIALIZED so that the count runs once, not
- * once for each use of `runs` below.
+ * once for each use of `runs` below. The row to update is named by its primary key
+ * (`$1`, `$2`), not joined to `d` by id: a generic plan made while the partition was
+ * small joined by scanning the partition for `scheduled_at = $2`, and kept doing so as
+ * it grew (a 10x dearer claim under load; bench/RESULTS.md).
  */
 const CLAIM_START: SessionStatement = {
   name: "scheduler_claim_start",
@@ -82,7 +85,7 @@ const CLAIM_START: SessionStatement = {
           'skipped: the job already has %s running execution(s), its maxConcurrent is %s',
           d.others, d.max_concurrent) END
       FROM d
-      WHERE e.id = d.id AND e.scheduled_at = $2 AND e.status = d.was
+      WHERE e.id = $1 AND e.scheduled_at = $2 AND e.status = d.was
       RETURNING e.*, d.was AS claim__was, d.job_type AS job__job_type, d.config AS job__config,
         d.retry_config AS job__retry_config, d.timeout_seconds AS job__timeout_seconds,
         d.max_concurrent AS job__max_concurrent`,
@@ -109,7 +112,9 @@ const CLAIM_START: SessionStatement = {
  * to itself PostgreSQL plans statement 2 afresh on every EXECUTE, since a custom plan
  * prunes partitions at plan time and so looks cheaper, and that planning (~1.3 ms) cost
  * more than the statement (~0.5 ms). The generic plan prunes to the same partition when
- * it starts (docs/history.md).
+ * it starts (docs/history.md). A generic plan is made once per connection, from the
+ * statistics of that moment, so every row either statement reads is named by an index's
+ * whole key: no estimate can make a scan look cheaper later.
  */
 export async function claimExecution(
   db: Db,
