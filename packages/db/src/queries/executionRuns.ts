@@ -58,9 +58,8 @@ const CLAIM_LOCK: SessionStatement = {
  * is checked again on the row as it is when locked, so a cancel or terminal write that
  * lands first leaves it alone. `c` is MATERIALIZED so that the count runs once, not
  * once for each use of `runs` below. The row to update is named by its primary key
- * (`$1`, `$2`), not joined to `d` by id: a generic plan made while the partition was
- * small joined by scanning the partition for `scheduled_at = $2`, and kept doing so as
- * it grew (a 10x dearer claim under load; bench/RESULTS.md).
+ * (`$1`, `$2`), not joined to `d` by id, which a plan could do by scanning the partition
+ * for `scheduled_at = $2`.
  */
 const CLAIM_START: SessionStatement = {
   name: "scheduler_claim_start",
@@ -108,13 +107,14 @@ const CLAIM_START: SessionStatement = {
  * is checked to be a UUID, the worker id escaped. `scheduledAt` (the queue message
  * carries it) confines both to one partition; a message from before it did is looked up.
  *
- * The plans are generic (`SET LOCAL plan_cache_mode`, for this transaction only): left
- * to itself PostgreSQL plans statement 2 afresh on every EXECUTE, since a custom plan
- * prunes partitions at plan time and so looks cheaper, and that planning (~1.3 ms) cost
- * more than the statement (~0.5 ms). The generic plan prunes to the same partition when
- * it starts (docs/history.md). A generic plan is made once per connection, from the
- * statistics of that moment, so every row either statement reads is named by an index's
- * whole key: no estimate can make a scan look cheaper later.
+ * Both are planned for their values on every EXECUTE (`SET LOCAL plan_cache_mode =
+ * force_custom_plan`, this transaction only). A generic plan, made once per connection
+ * from the statistics of that moment, saved the ~1.3 ms of planning in a short burst but
+ * cost far more where it mattered: made while `scheduled_jobs` or the month's partition
+ * was small, it kept scanning them as they grew (100,000 jobs: the claim at 250 ms p50
+ * and PostgreSQL at 74 % of a core in an idle minute, against 13 ms and 11 % planned
+ * each time; docs/worker.md). Left to `auto`, PostgreSQL may switch to the generic plan
+ * after five EXECUTEs, so the mode is set rather than left to its estimate.
  */
 export async function claimExecution(
   db: Db,
@@ -130,7 +130,7 @@ export async function claimExecution(
   const [, locked, started] = await queryPrepared(
     pool,
     [CLAIM_LOCK, CLAIM_START],
-    `SET LOCAL plan_cache_mode = force_generic_plan; EXECUTE ${CLAIM_LOCK.name}(${args}); EXECUTE ${CLAIM_START.name}(${args}, ${escapeLiteral(workerId)})`,
+    `SET LOCAL plan_cache_mode = force_custom_plan; EXECUTE ${CLAIM_LOCK.name}(${args}); EXECUTE ${CLAIM_START.name}(${args}, ${escapeLiteral(workerId)})`,
   );
   if (locked?.rows.length === 0 && given) {
     // No row at that slot: a message naming another slot than its row's (none is
