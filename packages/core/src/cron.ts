@@ -316,6 +316,10 @@ function splitFields(expression: string): string[] {
 /** Resolves names, refuses what we do not support, and removes repeats from lists. */
 function normaliseField(expression: string, index: number, field: string): string {
   const name = FIELD_NAMES[index];
+  // cron-parser refuses these too; mergeList probes item by item and would drop them.
+  if (field.split(",").includes("")) {
+    throw invalidCron(expression, `has an empty list element in ${name} "${field}"`);
+  }
   let text = field.toUpperCase();
   if (index === DOW) text = text.replace(/-SUN\b/g, "-7");
   const names = NAMES[index];
