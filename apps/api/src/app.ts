@@ -21,6 +21,7 @@ import { Dispatcher } from "./dispatch.js";
 import { ExecutionService } from "./executionService.js";
 import { type ConfigSecrets, JobService } from "./jobService.js";
 import { authPlugin } from "./plugins/auth.js";
+import { registerAuthFirst } from "./plugins/authFirst.js";
 import { registerErrorHandling } from "./plugins/errors.js";
 import { registerRequestMetrics } from "./plugins/metrics.js";
 import { registerOpenApi } from "./plugins/openapi.js";
@@ -148,6 +149,10 @@ export async function buildApp(config: ApiConfig, deps: AppDeps): Promise<Fastif
   if (deps.metrics) observe(app, ctx, deps.metrics);
 
   await registerOpenApi(app);
+  registerAuthFirst(app, {
+    protectedPrefixes: [TENANT_PREFIX, "/internal"],
+    publicRoutes: ["/internal/health"],
+  });
   await app.register(authPlugin, config);
   await app.register(healthRoutes, {
     db: deps.db,

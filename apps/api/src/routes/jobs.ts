@@ -21,7 +21,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
 
   r.post(
     "/jobs",
-    { schema: { body: CreateJobRequest }, preHandler: write },
+    { schema: { body: CreateJobRequest }, onRequest: write },
     async (request, reply) => {
       const [row] = await ctx.jobs.create(userActor(request), [request.body]);
       request.log.info({ jobId: row!.id }, "job created");
@@ -29,7 +29,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     },
   );
 
-  r.get("/jobs", { schema: { querystring: JobListQuery }, preHandler: read }, async (request) => {
+  r.get("/jobs", { schema: { querystring: JobListQuery }, onRequest: read }, async (request) => {
     const { limit, cursor, ...filter } = request.query;
     const position = decodeCursor(cursor);
     const rows = await listJobs(ctx.db, principalOf(request).tenantId, filter, {
@@ -39,7 +39,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     return toPage(rows, limit, show, (row) => ({ at: row.createdAt, id: row.id }));
   });
 
-  r.get("/jobs/:id", { schema: { params: IdParams }, preHandler: read }, async (request) => {
+  r.get("/jobs/:id", { schema: { params: IdParams }, onRequest: read }, async (request) => {
     const row = await findJob(ctx.db, principalOf(request).tenantId, request.params.id);
     if (!row) throw new AppError("JOB_NOT_FOUND", `no job ${request.params.id}`);
     return show(row);
@@ -47,7 +47,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
 
   r.put(
     "/jobs/:id",
-    { schema: { params: IdParams, body: UpdateJobRequest }, preHandler: write },
+    { schema: { params: IdParams, body: UpdateJobRequest }, onRequest: write },
     async (request) => {
       const row = await ctx.jobs.update(userActor(request), request.params.id, request.body);
       request.log.info({ jobId: row.id }, "job updated");
@@ -57,7 +57,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
 
   r.delete(
     "/jobs/:id",
-    { schema: { params: IdParams }, preHandler: write },
+    { schema: { params: IdParams }, onRequest: write },
     async (request, reply) => {
       await ctx.jobs.remove(userActor(request), request.params.id);
       request.log.info({ jobId: request.params.id }, "job deleted");
@@ -67,13 +67,13 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
 
   r.post(
     "/jobs/validate",
-    { schema: { body: z.unknown(), querystring: ValidateQuery }, preHandler: write },
+    { schema: { body: z.unknown(), querystring: ValidateQuery }, onRequest: write },
     async (request) => validateDefinition(ctx.definitions, request.body, windowOf(request.query)),
   );
 
   r.post(
     "/jobs/:id/validate",
-    { schema: { params: IdParams, querystring: ValidateQuery }, preHandler: write },
+    { schema: { params: IdParams, querystring: ValidateQuery }, onRequest: write },
     async (request) => {
       const job = await findJob(ctx.db, principalOf(request).tenantId, request.params.id);
       if (!job) throw new AppError("JOB_NOT_FOUND", `no job ${request.params.id}`);
@@ -87,7 +87,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
 
   r.get(
     "/jobs/:id/executions",
-    { schema: { params: IdParams, querystring: JobExecutionListQuery }, preHandler: read },
+    { schema: { params: IdParams, querystring: JobExecutionListQuery }, onRequest: read },
     async (request) => {
       const { tenantId } = principalOf(request);
       const job = await findJob(ctx.db, tenantId, request.params.id);
