@@ -18,8 +18,15 @@ const isInternal = (route: string) => route.includes(" /internal/") && !isOpen(r
 
 type Method = "GET" | "POST" | "PUT" | "DELETE";
 
+interface Probe {
+  method: Method;
+  url: string;
+  headers?: Record<string, string>;
+  payload?: string | object;
+}
+
 /** Ways a request can be wrong besides its credentials; each on every route. */
-const MALFORMED: Record<string, (route: string) => Parameters<FastifyInstance["inject"]>[0]> = {
+const MALFORMED: Record<string, (route: string) => Probe> = {
   "bad ids, unknown query, a body of invalid JSON": (route) => ({
     ...target(route),
     headers: { "content-type": "application/json" },
@@ -68,13 +75,8 @@ const bearer = (permissions: string[]) => ({
   authorization: `Bearer ${signTestJwt({ sub: randomUUID(), tenantId: randomUUID(), permissions }, TEST_JWT_SECRET)}`,
 });
 
-async function answer(
-  app: FastifyInstance,
-  request: Parameters<FastifyInstance["inject"]>[0],
-  headers: Record<string, string>,
-) {
-  const req = request as { headers?: Record<string, string> };
-  const res = await app.inject({ ...(request as object), headers: { ...req.headers, ...headers } });
+async function answer(app: FastifyInstance, probe: Probe, headers: Record<string, string>) {
+  const res = await app.inject({ ...probe, headers: { ...probe.headers, ...headers } });
   return {
     status: res.statusCode,
     code: (res.json() as { error?: { code?: string } }).error?.code,
