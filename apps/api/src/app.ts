@@ -23,6 +23,7 @@ import { type ConfigSecrets, JobService } from "./jobService.js";
 import { authPlugin } from "./plugins/auth.js";
 import { registerAuthFirst } from "./plugins/authFirst.js";
 import { registerErrorHandling } from "./plugins/errors.js";
+import { registerHostileInputChecks } from "./plugins/hostileInput.js";
 import { registerRequestMetrics } from "./plugins/metrics.js";
 import { registerOpenApi } from "./plugins/openapi.js";
 import { TenantRateLimiter } from "./plugins/rateLimit.js";
@@ -133,6 +134,7 @@ export async function buildApp(config: ApiConfig, deps: AppDeps): Promise<Fastif
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  registerHostileInputChecks(app);
 
   const ctx = createContext(config, deps);
   app.decorate(

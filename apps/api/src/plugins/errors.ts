@@ -1,4 +1,5 @@
 import { AppError, ERROR_STATUS, type ErrorCode, isAppError } from "@scheduler/core";
+import { sqlStateOf } from "@scheduler/db";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { dependencyErrorOf } from "./dependencyErrors.js";
@@ -27,6 +28,13 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: "VALIDATION_ERROR",
 };
 
+/**
+ * PostgreSQL refusing a character (22021: NUL in text; 22P05: \u0000 in jsonb). The
+ * request checks refuse these first (hostileInput.ts); this keeps any value they miss
+ * a 400 rather than a 500.
+ */
+const UNSTORABLE_STATES = new Set(["22021", "22P05"]);
+
 /** Maps anything a route throws to an AppError; unknown errors become INTERNAL_ERROR. */
 export function toAppError(error: FastifyError): AppError {
   if (isAppError(error)) return error;
@@ -45,6 +53,9 @@ export function toAppError(error: FastifyError): AppError {
   const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
   if (mapped) return new AppError(mapped, error.message);
   if (error.statusCode === 429) return new AppError("RATE_LIMITED", "too many requests");
+  if (UNSTORABLE_STATES.has(sqlStateOf(error) ?? "")) {
+    return new AppError("VALIDATION_ERROR", "a value in the request cannot be stored");
+  }
   const unavailable = dependencyErrorOf(error);
   if (unavailable) return unavailable;
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
