@@ -24,6 +24,7 @@ import { authPlugin } from "./plugins/auth.js";
 import { registerAuthFirst } from "./plugins/authFirst.js";
 import { registerErrorHandling } from "./plugins/errors.js";
 import { registerHostileInputChecks } from "./plugins/hostileInput.js";
+import { answerClientError, answerFrameworkError } from "./plugins/protocolErrors.js";
 import { registerRequestMetrics } from "./plugins/metrics.js";
 import { registerOpenApi } from "./plugins/openapi.js";
 import { TenantRateLimiter } from "./plugins/rateLimit.js";
@@ -121,6 +122,8 @@ export async function buildApp(config: ApiConfig, deps: AppDeps): Promise<Fastif
     bodyLimit: BODY_LIMIT_BYTES,
     requestIdHeader: "x-request-id",
     genReqId: () => randomUUID(),
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
   });
   // JSON only: any other body answers 415 UNSUPPORTED_MEDIA_TYPE (API.md §Errors). An
   // empty JSON body counts as none, so action calls such as pause may send the header
