@@ -11,6 +11,7 @@ import { plainMatcherFields } from "./cronMatcher.js";
  */
 
 const FIELD_NAMES = ["second", "minute", "hour", "day-of-month", "month", "day-of-week"];
+const DOM = 3;
 const MONTH = 4;
 const DOW = 5;
 
@@ -21,12 +22,21 @@ const number = fc.oneof(
 );
 const monthName = fc.constantFrom("JAN", "feb", "Mar", "DEC", "JUNE", "XYZ");
 const dayName = fc.constantFrom("SUN", "mon", "Fri", "SAT", "TUES", "ABC");
+/** `L`, `nL` and `d#n` forms, valid and not. */
+const special = fc.oneof(
+  fc.constantFrom("L", "LW", "L-2"),
+  fc.integer({ min: -1, max: 8 }).map((d) => `${d}L`),
+  fc
+    .tuple(fc.integer({ min: -1, max: 8 }), fc.integer({ min: -1, max: 6 }))
+    .map(([d, n]) => `${d}#${n}`),
+);
 /** One end of a range: a number, a name of the field (or of another field), or a star. */
 const atom = (index: number) =>
   fc.oneof(
     { weight: 6, arbitrary: number },
     { weight: index === MONTH ? 3 : 1, arbitrary: monthName },
     { weight: index === DOW ? 3 : 1, arbitrary: dayName },
+    { weight: index === DOM || index === DOW ? 3 : 1, arbitrary: special },
     { weight: 1, arbitrary: fc.constantFrom("*", "?", "") },
   );
 const step = fc.oneof(
@@ -132,6 +142,30 @@ describe("cron field agreement", () => {
       );
     },
   );
+
+  it("matches both day fields together as cron-parser does (classic OR), L and # included", () => {
+    fc.assert(
+      fc.property(field(DOM), field(DOW), (dom, dow) => {
+        // A `*`-led day field is ANDed with the other (Vixie cron), which cron-parser is not.
+        fc.pre(!/^[*?]/.test(dom) && !/^[*?]/.test(dow));
+        const expression = `0 0 0 ${dom} * ${dow}`;
+        const library = libraryVerdict(expression);
+        const ours = ourVerdict(expression);
+        if (isKnownDifference(DOM, library, dom) || isKnownDifference(DOW, library, dow)) return;
+        expect(
+          ours.ok,
+          `${expression}: ours ${JSON.stringify(ours)}, cron-parser ${JSON.stringify(library)}`,
+        ).toBe(library.ok);
+        if (!ours.ok) return;
+        const found = nextFireTimes(parseCron(expression, "UTC"), new Date(FROM), 8);
+        expect(
+          found.map((d) => d.getTime()),
+          expression,
+        ).toEqual(libraryFireTimes(expression, FROM, 8));
+      }),
+      RUNS,
+    );
+  });
 
   it.each(FIELD_NAMES.map((name, index) => [name, index] as const))(
     "the fast matcher reads a generated %s field as cron-parser does, or leaves it to it",
