@@ -72,7 +72,7 @@ async function main(): Promise<void> {
       `${REQUESTS} validate?count=100 of rare schedules at once: all answered in ${stormMs.toFixed(0)} ms, slowest ${slowest.toFixed(0)} ms, non-200: ${failed}`,
     );
     console.log(
-      `GET /health during the storm (${health.length} probes): p50 ${percentile(health, 50).toFixed(1)} ms, max ${Math.max(...health).toFixed(1)} ms`,
+      `GET /health during the storm (${health.length} probes): p50 ${percentile(health, 0.5).toFixed(1)} ms, max ${Math.max(...health).toFixed(1)} ms`,
     );
   } finally {
     await scratch.close();

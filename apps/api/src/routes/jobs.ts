@@ -7,10 +7,14 @@ import type { ApiContext } from "../context.js";
 import { toDefinition } from "../jobService.js";
 import { principalOf, requirePermission } from "../plugins/auth.js";
 import { decodeCursor, toJobResponse, toPage } from "../serialize.js";
+import { Turns } from "../turns.js";
 import { validateDefinition } from "../validation.js";
 import { userActor } from "./audit.js";
 import { executionPage } from "./executions.js";
 import { IdParams, JobExecutionListQuery, JobListQuery, ValidateQuery } from "./schemas.js";
+
+/** Validation parses and searches schedules: one request's worth per event-loop turn. */
+const validationTurns = new Turns();
 
 /** Job definitions: CRUD, validation and a job's execution history. */
 export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
@@ -68,7 +72,10 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
   r.post(
     "/jobs/validate",
     { schema: { body: z.unknown(), querystring: ValidateQuery }, onRequest: write },
-    async (request) => validateDefinition(ctx.definitions, request.body, windowOf(request.query)),
+    async (request) =>
+      validationTurns.run(() =>
+        validateDefinition(ctx.definitions, request.body, windowOf(request.query)),
+      ),
   );
 
   r.post(
@@ -81,7 +88,9 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
         ...toDefinition(job),
         config: ctx.secrets.mask(job.jobType, job.config),
       };
-      return validateDefinition(ctx.definitions, definition, windowOf(request.query));
+      return validationTurns.run(() =>
+        validateDefinition(ctx.definitions, definition, windowOf(request.query)),
+      );
     },
   );
 
