@@ -2,7 +2,7 @@ import { AppError } from "@scheduler/core";
 import { sqlStateOf } from "@scheduler/db";
 
 /** Seconds a client is asked to wait before trying a 503 again (`Retry-After`). */
-export const DEPENDENCY_RETRY_AFTER_SECONDS = 1;
+const DEPENDENCY_RETRY_AFTER_SECONDS = 1;
 
 /**
  * SQLSTATEs that mean "the database could not serve this now", not "the request is

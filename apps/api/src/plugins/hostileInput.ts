@@ -20,7 +20,7 @@ interface Problem {
  * carry it, spawn() refuses it), or nesting deeper than MAX_JSON_DEPTH. Iterative, so
  * a hostile depth costs no stack.
  */
-export function findUnstorable(value: unknown, root: string): Problem | undefined {
+function findUnstorable(value: unknown, root: string): Problem | undefined {
   const stack: { value: unknown; path: string; depth: number }[] = [
     { value, path: root, depth: 0 },
   ];
