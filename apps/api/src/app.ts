@@ -21,9 +21,12 @@ import { Dispatcher } from "./dispatch.js";
 import { ExecutionService } from "./executionService.js";
 import { type ConfigSecrets, JobService } from "./jobService.js";
 import { authPlugin } from "./plugins/auth.js";
+import { registerAuthFirst } from "./plugins/authFirst.js";
 import { registerErrorHandling } from "./plugins/errors.js";
+import { registerHostileInputChecks } from "./plugins/hostileInput.js";
 import { registerRequestMetrics } from "./plugins/metrics.js";
 import { registerOpenApi } from "./plugins/openapi.js";
+import { answerClientError, answerFrameworkError } from "./plugins/protocolErrors.js";
 import { TenantRateLimiter } from "./plugins/rateLimit.js";
 import { auditRoutes } from "./routes/audit.js";
 import { executionRoutes } from "./routes/executions.js";
@@ -119,6 +122,8 @@ export async function buildApp(config: ApiConfig, deps: AppDeps): Promise<Fastif
     bodyLimit: BODY_LIMIT_BYTES,
     requestIdHeader: "x-request-id",
     genReqId: () => randomUUID(),
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
   });
   // JSON only: any other body answers 415 UNSUPPORTED_MEDIA_TYPE (API.md §Errors). An
   // empty JSON body counts as none, so action calls such as pause may send the header
@@ -132,6 +137,7 @@ export async function buildApp(config: ApiConfig, deps: AppDeps): Promise<Fastif
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  registerHostileInputChecks(app);
 
   const ctx = createContext(config, deps);
   app.decorate(
@@ -148,6 +154,10 @@ export async function buildApp(config: ApiConfig, deps: AppDeps): Promise<Fastif
   if (deps.metrics) observe(app, ctx, deps.metrics);
 
   await registerOpenApi(app);
+  registerAuthFirst(app, {
+    protectedPrefixes: [TENANT_PREFIX, "/internal"],
+    publicRoutes: ["/internal/health"],
+  });
   await app.register(authPlugin, config);
   await app.register(healthRoutes, {
     db: deps.db,

@@ -24,10 +24,14 @@ try {
 const logger = createLogger({ name: "api", level: config.LOG_LEVEL });
 /** How long the API waits for one Redis command. */
 const REDIS_COMMAND_TIMEOUT_MS = 1000;
+// A request waiting on a row or advisory lock gives up at the lock timeout, before the
+// statement timeout, so it answers 503 LOCK_ACQUISITION_FAILED rather than
+// SERVICE_UNAVAILABLE (plugins/dependencyErrors.ts).
 const pool = createPool(config.DATABASE_URL, {
   max: config.DATABASE_POOL_SIZE,
   applicationName: "scheduler-api",
   statementTimeoutMs: 10_000,
+  lockTimeoutMs: 5_000,
 });
 const db = createDb(pool);
 // Fail fast while Redis is down (health answers 503 instead of hanging), and while it

@@ -62,20 +62,18 @@ const ALLOWED_CHARS: Readonly<Record<number, RegExp>> = {
 };
 const PLAIN_ALLOWED_CHARS = /^[\d*?,/-]+$/;
 
-/** An expression made ready for cron-parser, plus what cron-parser cannot express. */
+/** An expression compiled to its wall-time matcher. */
 interface CompiledCron {
   readonly expression: string;
-  /** Six fields, names resolved, lists without repeats, `*`-led day fields as `*`. */
-  readonly libraryExpression: string;
-  /**
-   * The `*`-led day fields, checked on their own and ANDed: Vixie cron ORs
-   * day-of-month and day-of-week only when neither starts with `*`.
-   */
-  readonly dayChecks: readonly CronExpression[];
   /** Interval job (a time field starts with `*` or `?`): follows real time across DST. */
   readonly followsRealTime: boolean;
-  /** The library's matches without the library (day checks included); null with `L` or `#`. */
-  readonly matcher: WallMatcher | null;
+  /**
+   * The wall times the expression matches: its six fields (names resolved, lists
+   * without repeats, `*`-led day fields as `*`) as cron-parser reads them, and each
+   * `*`-led day field checked on its own and ANDed (Vixie cron ORs day-of-month and
+   * day-of-week only when neither starts with `*`).
+   */
+  readonly matcher: WallMatcher;
 }
 
 /**
@@ -139,9 +137,7 @@ function searchFireTimes(compiled: CompiledCron, zone: string, after: Date, coun
   const afterMs = after.getTime();
   const found: number[] = [];
   const from = lowestWallAfter(zone, afterMs);
-  const cursor = compiled.matcher
-    ? new MatcherCursor(compiled.matcher, from)
-    : new LibraryCursor(compiled, from);
+  const cursor = new MatcherCursor(compiled.matcher, from);
   let stopWall = afterMs + SEARCH_HORIZON_MS;
   for (
     let wall = cursor.next(stopWall);
@@ -173,19 +169,8 @@ function keepEarliest(found: number[], atMs: number, afterMs: number, count: num
   if (found.length > count) found.length = count;
 }
 
-function startOfDay(wallMs: number): Date {
-  return new Date(Math.floor(wallMs / DAY_MS) * DAY_MS);
-}
-
 /** Matching wall times in ascending order, from a starting wall time. */
-interface WallCursor {
-  /** The next match (day checks passed), or null when there is none up to `limitWallMs`. */
-  next(limitWallMs: number): number | null;
-  /** The next call to `next()` returns the first match at or after `wallMs`. */
-  skipTo(wallMs: number): void;
-}
-
-class MatcherCursor implements WallCursor {
+class MatcherCursor {
   constructor(
     private readonly matcher: WallMatcher,
     private fromWallMs: number,
@@ -200,42 +185,6 @@ class MatcherCursor implements WallCursor {
   skipTo(wallMs: number): void {
     this.fromWallMs = wallMs;
   }
-}
-
-/** cron-parser iterating wall times: a UTC clock, so no DST handling of its own applies. */
-class LibraryCursor implements WallCursor {
-  readonly #iterator: CronExpression;
-  readonly #dayChecks: readonly CronExpression[];
-
-  constructor(compiled: CompiledCron, fromWallMs: number) {
-    const { expression, libraryExpression } = compiled;
-    this.#iterator = parseWithLibrary(expression, libraryExpression, startingAt(fromWallMs));
-    this.#dayChecks = compiled.dayChecks;
-  }
-
-  next(limitWallMs: number): number | null {
-    for (;;) {
-      let wall: number;
-      try {
-        wall = this.#iterator.next().getTime();
-      } catch {
-        // cron-parser gives up after a fixed number of steps: no match within years.
-        return null;
-      }
-      if (wall > limitWallMs) return wall;
-      if (this.#dayChecks.every((check) => check.includesDate(startOfDay(wall)))) return wall;
-      this.skipTo(startOfDay(wall).getTime() + DAY_MS);
-    }
-  }
-
-  skipTo(wallMs: number): void {
-    this.#iterator.reset(startingAt(wallMs));
-  }
-}
-
-/** The library starts strictly after its current date, rounding milliseconds up. */
-function startingAt(wallMs: number): Date {
-  return new Date(wallMs - 1);
 }
 
 /** compile, memoised; throws what compile threw (errors are not kept). */
@@ -266,18 +215,16 @@ function compileUncached(expression: string): CompiledCron {
   const matcher = plain
     ? new WallMatcher(plain)
     : matcherFor(parseWithLibrary(expression, libraryExpression), dayChecks);
-  return { expression, libraryExpression, dayChecks, followsRealTime, matcher };
+  return { expression, followsRealTime, matcher };
 }
 
-/** The fast matcher of an expression the library parsed, unless it uses `L` or `#`. */
-function matcherFor(library: CronExpression, dayChecks: CronExpression[]): WallMatcher | null {
+/** The fast matcher of an expression the library parsed, with its `L`, `nL` and `#`. */
+function matcherFor(library: CronExpression, dayChecks: CronExpression[]): WallMatcher {
   const all = [library, ...dayChecks];
-  const special = all.some(({ fields }) => {
-    const { dayOfMonth, dayOfWeek } = fields;
-    return dayOfMonth.hasLastChar || dayOfWeek.hasLastChar || dayOfWeek.nthDay > 0;
-  });
-  if (special) return null;
   const numbers = (values: readonly unknown[]) => values.map(Number);
+  // cron-parser reads an `nL` list by the first digit of every item, `% 7`.
+  const lastWeekdays = (values: readonly unknown[]) =>
+    values.map((v) => Number.parseInt(String(v).charAt(0), 10) % 7).filter((d) => d >= 0);
   const { second, minute, hour, month } = library.fields;
   return new WallMatcher({
     second: numbers(second.values),
@@ -289,6 +236,9 @@ function matcherFor(library: CronExpression, dayChecks: CronExpression[]): WallM
       dayOfWeek: numbers(dayOfWeek.values),
       dayOfMonthIsWildcard: dayOfMonth.isWildcard,
       dayOfWeekIsWildcard: dayOfWeek.isWildcard,
+      lastDayOfMonth: dayOfMonth.hasLastChar,
+      lastWeekdays: dayOfWeek.hasLastChar ? lastWeekdays(dayOfWeek.values) : [],
+      nthWeek: dayOfWeek.nthDay,
     })),
   });
 }
@@ -316,6 +266,10 @@ function splitFields(expression: string): string[] {
 /** Resolves names, refuses what we do not support, and removes repeats from lists. */
 function normaliseField(expression: string, index: number, field: string): string {
   const name = FIELD_NAMES[index];
+  // cron-parser refuses these too; mergeList probes item by item and would drop them.
+  if (field.split(",").includes("")) {
+    throw invalidCron(expression, `has an empty list element in ${name} "${field}"`);
+  }
   let text = field.toUpperCase();
   if (index === DOW) text = text.replace(/-SUN\b/g, "-7");
   const names = NAMES[index];

@@ -1,5 +1,6 @@
-import { CronExpressionParser } from "cron-parser";
-import { describe, expect, it } from "vitest";
+import { CronExpression, CronExpressionParser } from "cron-parser";
+import { describe, expect, it, vi } from "vitest";
+import { nextFireTimes, parseCron } from "./cron.js";
 import { plainMatcherFields, WallMatcher } from "./cronMatcher.js";
 
 /** The matcher of a library-form expression (no L or #), built as cron.ts builds it. */
@@ -158,6 +159,31 @@ describe("plainMatcherFields", () => {
       ["0", "0", "0", "*", "*"],
     ]) {
       expect(plainMatcherFields(fields), fields.join(" ")).toBeNull();
+    }
+  });
+});
+
+describe("rare schedules", () => {
+  // A search that stepped cron-parser took ~100 µs a step: the fifth Monday of February
+  // (once in 28 years) cost ~100 ms a search, on the API's event loop (issue 16).
+  it.each([
+    "0 0 0 * 2 1#5",
+    "0 0 0 ? 2 5L",
+    "0 0 0 L 2 *",
+    "0 0 0 29 2 *",
+    "0 0 0 31 12 1#5",
+    "59 59 23 L 2 1L",
+  ])("searches '%s' without stepping cron-parser", (expression) => {
+    const next = vi.spyOn(CronExpression.prototype, "next");
+    const prev = vi.spyOn(CronExpression.prototype, "prev");
+    try {
+      const schedule = parseCron(expression, "America/New_York");
+      nextFireTimes(schedule, new Date("2026-03-01T00:00:00Z"), 100);
+      expect(next).not.toHaveBeenCalled();
+      expect(prev).not.toHaveBeenCalled();
+    } finally {
+      next.mockRestore();
+      prev.mockRestore();
     }
   });
 });

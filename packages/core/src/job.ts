@@ -20,15 +20,30 @@ export const JobErrorType = z.enum([
 export type JobErrorType = z.infer<typeof JobErrorType>;
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** What an HTTP/1.1 field value can carry: tab, visible ASCII, space, and Latin-1 bytes. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Header names the executor sets itself on every request (API.md: HttpJobConfig). */
+const RESERVED_HEADER = /^x-scheduler-/i;
+
+const HttpHeaders = z.record(
+  z
+    .string()
+    .regex(HEADER_NAME, "is not a valid header name")
+    .refine((name) => !RESERVED_HEADER.test(name), {
+      message: "is reserved: X-Scheduler-* headers are set by the scheduler",
+    }),
+  z
+    .string()
+    .max(8192)
+    .regex(HEADER_VALUE, "may hold only tab, printable ASCII and Latin-1 (no CR, LF or NUL)"),
+);
 
 export const HttpJobConfig = z.strictObject({
   url: z
     .url({ protocol: /^https?$/, error: "must be an http or https URL" })
     .max(2048, "must be at most 2048 characters"),
   method: z.enum(["GET", "POST", "PUT", "PATCH", "DELETE"]).default("GET"),
-  headers: z
-    .record(z.string().regex(HEADER_NAME, "is not a valid header name"), z.string().max(8192))
-    .optional(),
+  headers: HttpHeaders.optional(),
   body: z.unknown().optional(),
   /** Per-request timeout in ms; the job's `timeout` (seconds) still bounds the attempt. */
   timeout: z.int().min(1).max(86_400_000).optional(),

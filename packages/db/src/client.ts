@@ -13,6 +13,8 @@ export interface PoolOptions {
   statementTimeoutMs?: number;
   /** idle_in_transaction_session_timeout, in ms, so a frozen process cannot hold row locks. */
   idleInTransactionTimeoutMs?: number;
+  /** Server-side lock_timeout, in ms: a lock wait past it fails with 55P03. (Default: none) */
+  lockTimeoutMs?: number;
 }
 
 export function createPool(connectionString: string, options: PoolOptions = {}): pg.Pool {
@@ -22,6 +24,7 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
     application_name: options.applicationName,
     statement_timeout: options.statementTimeoutMs,
     idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs,
+    lock_timeout: options.lockTimeoutMs,
     connectionTimeoutMillis: 5000,
   });
   // An idle client that loses its connection emits 'error' on the pool; without a
@@ -52,6 +55,11 @@ export type Db = PgDatabase<
 export function isUniqueViolation(error: unknown, constraint?: string): boolean {
   const e = findPgError(error);
   return e?.code === "23505" && (constraint === undefined || e.constraint === constraint);
+}
+
+/** The SQLSTATE of a failed query, wherever drizzle put it; undefined when there is none. */
+export function sqlStateOf(error: unknown): string | undefined {
+  return findPgError(error)?.code;
 }
 
 /** drizzle wraps driver errors; the SQLSTATE sits on the error or its cause. */

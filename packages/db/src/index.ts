@@ -1,4 +1,11 @@
-export { createDb, createPool, type Db, isUniqueViolation, type PoolOptions } from "./client.js";
+export {
+  createDb,
+  createPool,
+  type Db,
+  isUniqueViolation,
+  type PoolOptions,
+  sqlStateOf,
+} from "./client.js";
 export { MIGRATIONS_FOLDER, type MigrateOptions, runMigrations } from "./migrate.js";
 export {
   type AuditCursor,

@@ -1,8 +1,9 @@
 import fastifyJwt from "@fastify/jwt";
 import { type ApiConfig, AppError } from "@scheduler/core";
-import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from "fastify";
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from "fastify";
 import fp from "fastify-plugin";
 import { z } from "zod";
+import { authHook } from "./authFirst.js";
 import type { TenantRateLimiter } from "./rateLimit.js";
 
 export const Permission = z.enum([
@@ -83,23 +84,24 @@ async function authenticate(request: FastifyRequest): Promise<Principal> {
 }
 
 /**
- * A preHandler that authenticates the caller, checks one permission and counts the
- * request against the tenant's rate limit.
+ * An onRequest hook that authenticates the caller, checks one permission and counts
+ * the request against the tenant's rate limit, before the body is read or any schema
+ * is checked (authFirst.ts).
  */
-export function requirePermission(permission: Permission): preHandlerHookHandler {
-  return async (request) => {
+export function requirePermission(permission: Permission): onRequestHookHandler {
+  return authHook(async (request) => {
     const principal = await authenticate(request);
     if (!principal.permissions.has(permission) && !principal.permissions.has("scheduler:admin")) {
       throw new AppError("FORBIDDEN", `permission '${permission}' is required`);
     }
     request.principal = principal;
     await request.server.tenantRateLimiter?.check(principal.tenantId);
-  };
+  });
 }
 
 /** The principal set by requirePermission; routes without it are a programming error. */
 export function principalOf(request: FastifyRequest): Principal {
-  if (!request.principal) throw new Error("route has no requirePermission preHandler");
+  if (!request.principal) throw new Error("route has no requirePermission hook");
   return request.principal;
 }
 

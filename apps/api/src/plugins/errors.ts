@@ -1,6 +1,8 @@
 import { AppError, ERROR_STATUS, type ErrorCode, isAppError } from "@scheduler/core";
+import { sqlStateOf } from "@scheduler/db";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
+import { dependencyErrorOf } from "./dependencyErrors.js";
 
 /** The body of every non-2xx answer (API.md §Errors). */
 export interface ErrorBody {
@@ -26,15 +28,12 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: "VALIDATION_ERROR",
 };
 
-/** Connection failures of PostgreSQL or Redis: the request needs a dependency that is down. */
-function isDependencyDown(error: { code?: unknown; message?: string }): boolean {
-  const code = typeof error.code === "string" ? error.code : "";
-  return (
-    ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "57P01", "57P03"].includes(code) ||
-    code.startsWith("08") ||
-    /Connection is closed|connection timeout|Connection terminated/i.test(error.message ?? "")
-  );
-}
+/**
+ * PostgreSQL refusing a character (22021: NUL in text; 22P05: \u0000 in jsonb). The
+ * request checks refuse these first (hostileInput.ts); this keeps any value they miss
+ * a 400 rather than a 500.
+ */
+const UNSTORABLE_STATES = new Set(["22021", "22P05"]);
 
 /** Maps anything a route throws to an AppError; unknown errors become INTERNAL_ERROR. */
 export function toAppError(error: FastifyError): AppError {
@@ -54,9 +53,11 @@ export function toAppError(error: FastifyError): AppError {
   const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
   if (mapped) return new AppError(mapped, error.message);
   if (error.statusCode === 429) return new AppError("RATE_LIMITED", "too many requests");
-  if (isDependencyDown(error) || isDependencyDown((error.cause ?? {}) as FastifyError)) {
-    return new AppError("SERVICE_UNAVAILABLE", "a dependency of this request is unavailable");
+  if (UNSTORABLE_STATES.has(sqlStateOf(error) ?? "")) {
+    return new AppError("VALIDATION_ERROR", "a value in the request cannot be stored");
   }
+  const unavailable = dependencyErrorOf(error);
+  if (unavailable) return unavailable;
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
     return new AppError("VALIDATION_ERROR", error.message);
   }
@@ -66,7 +67,7 @@ export function toAppError(error: FastifyError): AppError {
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const appError = toAppError(error);
-    if (appError.code === "INTERNAL_ERROR" || appError.code === "SERVICE_UNAVAILABLE") {
+    if (appError.status >= 500) {
       request.log.error({ err: error }, "request failed");
     }
     const retryAfter = (appError.details as { retryAfterSeconds?: number }).retryAfterSeconds;

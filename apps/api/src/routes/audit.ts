@@ -38,7 +38,7 @@ export async function auditRoutes(app: FastifyInstance, ctx: ApiContext): Promis
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.get(
     "/audit",
-    { schema: { querystring: AuditListQuery }, preHandler: requirePermission("jobs:read") },
+    { schema: { querystring: AuditListQuery }, onRequest: requirePermission("jobs:read") },
     async (request) => {
       const { limit, cursor, from, to, ...filter } = request.query;
       const position = decodeCursor(cursor);

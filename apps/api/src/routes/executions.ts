@@ -37,14 +37,14 @@ export async function executionRoutes(app: FastifyInstance, ctx: ApiContext): Pr
 
   r.get(
     "/executions",
-    { schema: { querystring: ExecutionListQuery }, preHandler: read },
+    { schema: { querystring: ExecutionListQuery }, onRequest: read },
     async (request) => executionPage(ctx, principalOf(request).tenantId, request.query),
   );
 
   // Registered before /executions/:id so 'stats' is not taken for an id.
   r.get(
     "/executions/stats",
-    { schema: { querystring: StatsQuery }, preHandler: read },
+    { schema: { querystring: StatsQuery }, onRequest: read },
     async (request) => {
       const to = request.query.to ? new Date(request.query.to) : new Date();
       const from = request.query.from
@@ -80,7 +80,7 @@ export async function executionRoutes(app: FastifyInstance, ctx: ApiContext): Pr
     },
   );
 
-  r.get("/executions/:id", { schema: { params: IdParams }, preHandler: read }, async (request) => {
+  r.get("/executions/:id", { schema: { params: IdParams }, onRequest: read }, async (request) => {
     const row = await findExecution(ctx.db, principalOf(request).tenantId, request.params.id);
     if (!row) throw new AppError("EXECUTION_NOT_FOUND", `no execution ${request.params.id}`);
     return toExecutionResponse(row);
@@ -88,7 +88,7 @@ export async function executionRoutes(app: FastifyInstance, ctx: ApiContext): Pr
 
   r.post(
     "/executions/:id/cancel",
-    { schema: { params: IdParams }, preHandler: execute },
+    { schema: { params: IdParams }, onRequest: execute },
     async (request, reply) => {
       const { execution, wasRunning } = await ctx.executions.cancel(
         userActor(request),
@@ -104,7 +104,7 @@ export async function executionRoutes(app: FastifyInstance, ctx: ApiContext): Pr
 
   r.post(
     "/executions/:id/retry",
-    { schema: { params: IdParams }, preHandler: execute },
+    { schema: { params: IdParams }, onRequest: execute },
     async (request, reply) => {
       const execution = await ctx.executions.retry(userActor(request), request.params.id);
       request.log.info(

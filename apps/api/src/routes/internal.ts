@@ -26,12 +26,12 @@ const Trigger = z.strictObject({ tenantId: z.uuid(), triggeredBy: z.uuid().optio
 /** The internal API for platform services (X-Service-Token); the caller names the tenant. */
 export async function internalRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  const preHandler = requireServiceToken(ctx.config.INTERNAL_SERVICE_TOKEN);
+  const onRequest = requireServiceToken(ctx.config.INTERNAL_SERVICE_TOKEN);
   const show = (row: Parameters<typeof toJobResponse>[0]) => toJobResponse(row, ctx.secrets.mask);
 
   r.post(
     "/internal/jobs/create",
-    { schema: { body: InternalCreate }, preHandler },
+    { schema: { body: InternalCreate }, onRequest },
     async (request, reply) => {
       const { tenantId, createdBy, ...definition } = request.body;
       const [row] = await ctx.jobs.create(serviceActor(request, tenantId, createdBy), [definition]);
@@ -42,7 +42,7 @@ export async function internalRoutes(app: FastifyInstance, ctx: ApiContext): Pro
 
   r.post(
     "/internal/jobs/batch-create",
-    { schema: { body: BatchCreate }, preHandler },
+    { schema: { body: BatchCreate }, onRequest },
     async (request, reply) => {
       const { tenantId, createdBy, jobs } = request.body;
       const { definitions, checked } = parseBatch(ctx, jobs);
@@ -57,7 +57,7 @@ export async function internalRoutes(app: FastifyInstance, ctx: ApiContext): Pro
 
   r.post(
     "/internal/jobs/:jobId/trigger",
-    { schema: { params: JobIdParams, body: Trigger }, preHandler },
+    { schema: { params: JobIdParams, body: Trigger }, onRequest },
     async (request, reply) => {
       const { tenantId, triggeredBy } = request.body;
       const actor = serviceActor(request, tenantId, triggeredBy ?? null);
@@ -68,7 +68,7 @@ export async function internalRoutes(app: FastifyInstance, ctx: ApiContext): Pro
 
   r.get(
     "/internal/jobs/:jobId/status",
-    { schema: { params: JobIdParams, querystring: Tenant }, preHandler },
+    { schema: { params: JobIdParams, querystring: Tenant }, onRequest },
     async (request) => {
       const { tenantId } = request.query;
       const job = await findJob(ctx.db, tenantId, request.params.jobId);
@@ -86,7 +86,7 @@ export async function internalRoutes(app: FastifyInstance, ctx: ApiContext): Pro
   for (const action of ["pause", "resume"] as const) {
     r.post(
       `/internal/jobs/:jobId/${action}`,
-      { schema: { params: JobIdParams, body: Tenant }, preHandler },
+      { schema: { params: JobIdParams, body: Tenant }, onRequest },
       async (request) =>
         show(
           await ctx.jobs[action](

@@ -10,7 +10,7 @@ import { IdParams } from "./schemas.js";
 export async function jobActionRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const execute = requirePermission("jobs:execute");
-  const options = { schema: { params: IdParams }, preHandler: execute };
+  const options = { schema: { params: IdParams }, onRequest: execute };
 
   r.post("/jobs/:id/trigger", options, async (request, reply) => {
     const execution = await ctx.jobs.trigger(userActor(request), request.params.id);

@@ -7,10 +7,14 @@ import type { ApiContext } from "../context.js";
 import { toDefinition } from "../jobService.js";
 import { principalOf, requirePermission } from "../plugins/auth.js";
 import { decodeCursor, toJobResponse, toPage } from "../serialize.js";
+import { Turns } from "../turns.js";
 import { validateDefinition } from "../validation.js";
 import { userActor } from "./audit.js";
 import { executionPage } from "./executions.js";
 import { IdParams, JobExecutionListQuery, JobListQuery, ValidateQuery } from "./schemas.js";
+
+/** Validation parses and searches schedules: one request's worth per event-loop turn. */
+const validationTurns = new Turns();
 
 /** Job definitions: CRUD, validation and a job's execution history. */
 export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
@@ -21,7 +25,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
 
   r.post(
     "/jobs",
-    { schema: { body: CreateJobRequest }, preHandler: write },
+    { schema: { body: CreateJobRequest }, onRequest: write },
     async (request, reply) => {
       const [row] = await ctx.jobs.create(userActor(request), [request.body]);
       request.log.info({ jobId: row!.id }, "job created");
@@ -29,7 +33,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     },
   );
 
-  r.get("/jobs", { schema: { querystring: JobListQuery }, preHandler: read }, async (request) => {
+  r.get("/jobs", { schema: { querystring: JobListQuery }, onRequest: read }, async (request) => {
     const { limit, cursor, ...filter } = request.query;
     const position = decodeCursor(cursor);
     const rows = await listJobs(ctx.db, principalOf(request).tenantId, filter, {
@@ -39,7 +43,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     return toPage(rows, limit, show, (row) => ({ at: row.createdAt, id: row.id }));
   });
 
-  r.get("/jobs/:id", { schema: { params: IdParams }, preHandler: read }, async (request) => {
+  r.get("/jobs/:id", { schema: { params: IdParams }, onRequest: read }, async (request) => {
     const row = await findJob(ctx.db, principalOf(request).tenantId, request.params.id);
     if (!row) throw new AppError("JOB_NOT_FOUND", `no job ${request.params.id}`);
     return show(row);
@@ -47,7 +51,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
 
   r.put(
     "/jobs/:id",
-    { schema: { params: IdParams, body: UpdateJobRequest }, preHandler: write },
+    { schema: { params: IdParams, body: UpdateJobRequest }, onRequest: write },
     async (request) => {
       const row = await ctx.jobs.update(userActor(request), request.params.id, request.body);
       request.log.info({ jobId: row.id }, "job updated");
@@ -57,7 +61,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
 
   r.delete(
     "/jobs/:id",
-    { schema: { params: IdParams }, preHandler: write },
+    { schema: { params: IdParams }, onRequest: write },
     async (request, reply) => {
       await ctx.jobs.remove(userActor(request), request.params.id);
       request.log.info({ jobId: request.params.id }, "job deleted");
@@ -67,13 +71,16 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
 
   r.post(
     "/jobs/validate",
-    { schema: { body: z.unknown(), querystring: ValidateQuery }, preHandler: write },
-    async (request) => validateDefinition(ctx.definitions, request.body, windowOf(request.query)),
+    { schema: { body: z.unknown(), querystring: ValidateQuery }, onRequest: write },
+    async (request) =>
+      validationTurns.run(() =>
+        validateDefinition(ctx.definitions, request.body, windowOf(request.query)),
+      ),
   );
 
   r.post(
     "/jobs/:id/validate",
-    { schema: { params: IdParams, querystring: ValidateQuery }, preHandler: write },
+    { schema: { params: IdParams, querystring: ValidateQuery }, onRequest: write },
     async (request) => {
       const job = await findJob(ctx.db, principalOf(request).tenantId, request.params.id);
       if (!job) throw new AppError("JOB_NOT_FOUND", `no job ${request.params.id}`);
@@ -81,13 +88,15 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
         ...toDefinition(job),
         config: ctx.secrets.mask(job.jobType, job.config),
       };
-      return validateDefinition(ctx.definitions, definition, windowOf(request.query));
+      return validationTurns.run(() =>
+        validateDefinition(ctx.definitions, definition, windowOf(request.query)),
+      );
     },
   );
 
   r.get(
     "/jobs/:id/executions",
-    { schema: { params: IdParams, querystring: JobExecutionListQuery }, preHandler: read },
+    { schema: { params: IdParams, querystring: JobExecutionListQuery }, onRequest: read },
     async (request) => {
       const { tenantId } = principalOf(request);
       const job = await findJob(ctx.db, tenantId, request.params.id);

@@ -96,7 +96,7 @@ async function queueCounts(ctx: ApiContext) {
 export async function monitorRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   const monitor = requirePermission("scheduler:monitor");
 
-  app.get("/status", { preHandler: monitor }, async (request) => {
+  app.get("/status", { onRequest: monitor }, async (request) => {
     const now = new Date();
     const [leadership, jobs, instances] = await Promise.all([
       findLeadership(ctx.db, ctx.keys.leaderLock),
@@ -118,7 +118,7 @@ export async function monitorRoutes(app: FastifyInstance, ctx: ApiContext): Prom
     };
   });
 
-  app.get("/metrics", { preHandler: monitor }, async (request) => {
+  app.get("/metrics", { onRequest: monitor }, async (request) => {
     const now = new Date();
     const tenantId = principalOf(request).tenantId;
     const [jobs, stats, queue, workers] = await Promise.all([
@@ -147,9 +147,9 @@ export async function monitorRoutes(app: FastifyInstance, ctx: ApiContext): Prom
     };
   });
 
-  app.get("/queues", { preHandler: monitor }, async () => ({ queues: [await queueCounts(ctx)] }));
+  app.get("/queues", { onRequest: monitor }, async () => ({ queues: [await queueCounts(ctx)] }));
 
-  app.get("/workers", { preHandler: monitor }, async () => ({
+  app.get("/workers", { onRequest: monitor }, async () => ({
     workers: await listWorkers(ctx, new Date()),
   }));
 }
