@@ -22,9 +22,9 @@ import {
 import { DelayedError, type Job, UnrecoverableError } from "bullmq";
 import { type AttemptResult, runAttempt } from "./attempts.js";
 import type { DbGate } from "./dbGate.js";
-import { isTransientDbError, withDbRetry } from "./dbRetry.js";
+import { withDbRetry } from "./dbRetry.js";
 import { type ExecutorSettings, openJob } from "./executors.js";
-import { isGivenUp, outcomeToWrite } from "./outcomeRefusals.js";
+import { afterFailedWrite, firstUnrecorded, outcomeToWrite } from "./outcomeRefusals.js";
 import { ProgressWriter } from "./progress.js";
 import { type RunningExecutions, stopReasonOf } from "./runningExecutions.js";
 import { TerminalWrites } from "./terminalWrites.js";
@@ -201,22 +201,12 @@ async function processExecution(
   const stored = scrubSecrets(ran.result.outcome, ran.secrets);
   const recorded = await recordOutcome(options, claim.execution, stored, log, retrying);
   if (recorded instanceof Error) {
-    const scheduledAt = claim.execution.scheduledAt.toISOString();
-    return handBack({ ...message, unrecorded: firstUnrecorded(scheduledAt, stored, recorded) });
+    const unrecorded = firstUnrecorded(claim.execution.scheduledAt, stored, recorded);
+    return handBack({ ...message, unrecorded });
   }
   if (recorded) observeOutcome(options.metrics, labels, stored.status, stored.errorType, seconds);
   await failpoint(options.failpoints, "worker.after_status_write_before_ack");
   return { kind: "done" };
-}
-
-/** An outcome whose first write failed with `error`. */
-function firstUnrecorded(
-  scheduledAt: string,
-  outcome: ExecutionOutcome,
-  error: Error,
-): UnrecordedOutcome {
-  const refusals = isTransientDbError(error) ? 0 : 1;
-  return { scheduledAt, outcome, refusals, lastError: error.message };
 }
 
 /**
@@ -236,19 +226,14 @@ async function writeUnrecorded(
   const retrying: Retrying = { log, giveUpAfterMs: options.dbGiveUpAfterMs ?? 60_000 };
   const recorded = await recordOutcome(options, key, outcome, log, retrying);
   if (!(recorded instanceof Error)) return { kind: "done" };
-  const refused = !isTransientDbError(recorded);
-  if (refused && isGivenUp(unrecorded)) {
+  const next = afterFailedWrite(unrecorded, recorded);
+  if (next === undefined) {
     log.error(
-      { err: recorded.message, refusals: unrecorded.refusals + 1 },
+      { err: recorded.message },
       "even the SYSTEM_ERROR outcome was refused; the queue job is dropped",
     );
     return { kind: "drop", reason: `outcome refused: ${recorded.message}` };
   }
-  const next = {
-    ...unrecorded,
-    refusals: unrecorded.refusals + (refused ? 1 : 0),
-    lastError: recorded.message,
-  };
   return handBack({ ...message, unrecorded: next });
 }
 

@@ -1,4 +1,5 @@
 import type { ExecutionOutcome } from "@scheduler/db";
+import { isTransientDbError } from "./dbRetry.js";
 import type { UnrecordedOutcome } from "./workerMessage.js";
 
 /**
@@ -9,6 +10,16 @@ import type { UnrecordedOutcome } from "./workerMessage.js";
  * database is back.
  */
 export const MAX_OUTCOME_REFUSALS = 3;
+
+/** An outcome whose first write failed with `error`, to carry to the next delivery. */
+export function firstUnrecorded(
+  scheduledAt: Date,
+  outcome: ExecutionOutcome,
+  error: Error,
+): UnrecordedOutcome {
+  const refusals = isTransientDbError(error) ? 0 : 1;
+  return { scheduledAt: scheduledAt.toISOString(), outcome, refusals, lastError: error.message };
+}
 
 /** The outcome to write on this delivery: the run's, or the SYSTEM_ERROR that replaces it. */
 export function outcomeToWrite(unrecorded: UnrecordedOutcome): ExecutionOutcome {
@@ -23,7 +34,20 @@ export function outcomeToWrite(unrecorded: UnrecordedOutcome): ExecutionOutcome 
   };
 }
 
-/** Whether this delivery writes the replacement rather than the run's outcome. */
-export function isGivenUp(unrecorded: UnrecordedOutcome): boolean {
-  return unrecorded.refusals >= MAX_OUTCOME_REFUSALS;
+/**
+ * After the write of `outcomeToWrite(unrecorded)` failed with `error`: what to carry to
+ * the next delivery, or undefined when even the SYSTEM_ERROR outcome was refused and the
+ * queue job must not be delivered again.
+ */
+export function afterFailedWrite(
+  unrecorded: UnrecordedOutcome,
+  error: Error,
+): UnrecordedOutcome | undefined {
+  const refused = !isTransientDbError(error);
+  if (refused && unrecorded.refusals >= MAX_OUTCOME_REFUSALS) return undefined;
+  return {
+    ...unrecorded,
+    refusals: unrecorded.refusals + (refused ? 1 : 0),
+    lastError: error.message,
+  };
 }
