@@ -140,6 +140,141 @@ export const leaderSigstopDrill: Drill = {
   },
 };
 
+/**
+ * kill -9 of the leader at a random moment: with a lookahead of 2 s and enqueue at the
+ * slot, it holds claimed slots that are recorded `pending` and not yet queued. The next
+ * leader takes them over as it starts leading. Every slot of the every-second jobs from
+ * the lookahead before the kill to 2 s after the takeover must have a row (none lost)
+ * and start within the lock's lifetime + a tick + 1 s of its time; none twice is INV-1
+ * and INV-3. The reconciler runs every 15 s (production): a slot it had to repair would
+ * start 5 s past its time at best.
+ */
+export const leaderKillCatchUpDrill: Drill = {
+  name: "leader-kill-catch-up",
+  fault: "kill -9 of the leader holding claimed slots (lookahead 2 s)",
+  env: { scheduler: { RECONCILE_INTERVAL_MS: "15000" } },
+  async inject(ctx, reps) {
+    const boundMs = ctx.knobs.lockTtlMs + ctx.knobs.tickMs + 1000;
+    for (let i = 0; i < reps; i++) {
+      await ctx.sleep(ctx.random(1500, 3500));
+      const leader = await ctx.leader();
+      const killedAt = await ctx.cluster.kill(leader);
+      const next = await ctx.leaderSince(killedAt, 30_000);
+      ctx.rep();
+      const replacement = ctx.cluster.startReady("scheduler", nextName("scheduler"));
+      const from = Math.ceil((killedAt - ctx.knobs.lookaheadMs) / 1000) * 1000;
+      const to = Math.floor((next.at + 2000) / 1000) * 1000;
+      await ctx.sleep(Math.max(0, to + boundMs + 500 - Date.now()));
+      const { rows } = await ctx.pool.query<{ job: string; slot: string; late: string | null }>(
+        `SELECT j.name AS job, (extract(epoch FROM e.scheduled_at) * 1000)::bigint AS slot,
+           (extract(epoch FROM COALESCE(e.started_at, e.completed_at) - e.scheduled_at) * 1000)::bigint AS late
+         FROM job_executions e JOIN scheduled_jobs j ON j.id = e.job_id
+         WHERE j.name LIKE 'every-second-%' AND e.trigger_type = 'scheduled'
+           AND e.scheduled_at BETWEEN to_timestamp($1 / 1000.0) AND to_timestamp($2 / 1000.0)`,
+        [from, to],
+      );
+      const jobs = new Set(rows.map((r) => r.job));
+      const expected = jobs.size * ((to - from) / 1000 + 1);
+      const unstarted = rows.filter((r) => r.late === null).length;
+      const late = rows.filter((r) => r.late !== null && Number(r.late) > boundMs).length;
+      const worst = Math.max(0, ...rows.filter((r) => r.late !== null).map((r) => Number(r.late)));
+      ctx.note(
+        `${leader.name} killed; ${next.instanceId} led ${next.at - killedAt} ms later; ${rows.length} slots of ${jobs.size} jobs, the latest start ${worst} ms after its slot`,
+      );
+      ctx.expect(
+        `kill ${i + 1}: every slot from ${new Date(from).toISOString()} to ${new Date(to).toISOString()} recorded (${rows.length} of ${expected})`,
+        jobs.size === 4 && rows.length === expected,
+      );
+      ctx.expect(
+        `kill ${i + 1}: every slot started within ${boundMs} ms of its time (worst ${worst} ms, ${late} later, ${unstarted} not started)`,
+        late + unstarted === 0,
+      );
+      ctx.fault({ kind: "leader-kill", from: killedAt, to: next.at + 1000 });
+      await replacement;
+    }
+  },
+};
+
+/** The backoff of the backoff drill's job, in ms. */
+const BACKOFF_MS = 3000;
+/** How late after its backoff a retry may run: a delayed queue job's promotion and a claim. */
+const RETRY_LATE_BOUND_MS = 1500;
+
+/**
+ * A worker stopped while an execution it ran waits for its retry: a manual HTTP job whose
+ * first attempt fails (503) and whose retry is due 3 s later. Once the execution's queue
+ * job is delayed, the worker that ran the attempt gets SIGTERM (odd repetitions) or
+ * kill -9 (even ones), and a new worker is started. The retry must run on another worker
+ * within its backoff + 1.5 s of the first attempt and be counted once: completed,
+ * retryCount 1, the target hit by attempts 1 and 2 only.
+ */
+export const workerStoppedInBackoffDrill: Drill = {
+  name: "worker-stopped-in-backoff",
+  fault: "a worker stopped (SIGTERM, kill -9) while an execution waits for its retry",
+  jobs: (targetUrl) => [
+    {
+      name: "retry-after-backoff",
+      cronExpression: MANUAL_CRON,
+      jobType: "http",
+      config: { url: `${targetUrl}/fail-first`, method: "GET" },
+      timeout: 10,
+      retryConfig: { maxRetries: 2, retryDelayMs: BACKOFF_MS, exponentialBackoff: false },
+      maxConcurrent: 100,
+    },
+  ],
+  async inject(ctx, reps) {
+    const list = (await (await ctx.call("GET", "/jobs?name=retry-after-backoff")).json()) as {
+      data: { id: string }[];
+    };
+    const jobId = list.data[0]!.id;
+    for (let i = 0; i < reps; i++) {
+      const signal = i % 2 === 0 ? "SIGTERM" : "SIGKILL";
+      await ctx.sleep(ctx.random(500, 2000));
+      const from = Date.now();
+      const run = (await (await ctx.call("POST", `/jobs/${jobId}/trigger`, {})).json()) as {
+        id: string;
+        executionId: string;
+      };
+      const deadline = Date.now() + 20_000;
+      while (!(await ctx.isDelayed(run.executionId)) && Date.now() < deadline) await ctx.sleep(50);
+      const held = await ctx.pool.query<{ worker_id: string }>(
+        "SELECT worker_id FROM job_executions WHERE id = $1",
+        [run.id],
+      );
+      const stoppedId = held.rows[0]?.worker_id ?? "";
+      const holder = ctx.cluster.live("worker").find((p) => stoppedId.endsWith(`-${p.pid}`));
+      ctx.expect(`run ${i + 1}: waiting for its retry on a live worker`, holder !== undefined);
+      if (!holder) continue;
+      if (signal === "SIGTERM") await ctx.cluster.stop(holder);
+      else await ctx.cluster.kill(holder);
+      ctx.rep();
+      const replacement = ctx.cluster.startReady("worker", nextName("worker"));
+      const ended = await ctx.waitForEnd(run.id, 30_000);
+      const after = await ctx.pool.query<{ worker_id: string }>(
+        "SELECT worker_id FROM job_executions WHERE id = $1",
+        [run.id],
+      );
+      const hits = ctx.hitsOf(run.executionId);
+      const gap = hits.length >= 2 ? hits[1]!.at - hits[0]!.at : Number.NaN;
+      const attempts = hits.map((h) => h.attempt).join(",");
+      ctx.note(`${signal} of ${holder.name} in a backoff: the retry ran ${gap} ms after attempt 1`);
+      ctx.expect(
+        `${signal} ${i + 1}: completed on another worker, retryCount 1, attempts 1,2 (${ended.status}, ${ended.retryCount}, ${attempts})`,
+        ended.status === "completed" &&
+          ended.retryCount === 1 &&
+          attempts === "1,2" &&
+          after.rows[0]?.worker_id !== stoppedId,
+      );
+      ctx.expect(
+        `${signal} ${i + 1}: the retry ran ${gap} ms after attempt 1 (backoff ${BACKOFF_MS} ms, at most ${RETRY_LATE_BOUND_MS} ms late)`,
+        gap >= BACKOFF_MS && gap <= BACKOFF_MS + RETRY_LATE_BOUND_MS,
+      );
+      ctx.fault({ kind: "worker-stop", from, to: Date.now() });
+      await replacement;
+    }
+  },
+};
+
 /** Redis killed and started again, empty (no persistence). */
 export const redisRestartDrill: Drill = {
   name: "redis-restart",
@@ -499,6 +634,8 @@ export const ALL_DRILLS: Drill[] = [
   ...SCHEDULER_FAILPOINTS.map(leaderFailpointDrill),
   ...WORKER_FAILPOINTS.map(workerFailpointDrill),
   leaderSigstopDrill,
+  leaderKillCatchUpDrill,
+  workerStoppedInBackoffDrill,
   redisRestartDrill,
   redisPauseDrill,
   postgresRestartDrill,

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { nextFireTime, parseCron, redisKeys } from "@scheduler/core";
+import { EXECUTION_QUEUE, nextFireTime, parseCron, queueJobId, redisKeys } from "@scheduler/core";
 import { runMigrations } from "@scheduler/db";
 import {
   type AppName,
@@ -32,6 +32,7 @@ import type {
   ResourceSample,
   SchedulerOutage,
   SecretScan,
+  TargetHit,
 } from "./record.js";
 import { Sampler, startTarget } from "./recorder.js";
 
@@ -71,6 +72,10 @@ export interface DrillContext {
   leaderSince(since: number, timeoutMs?: number): Promise<LeaderEvent>;
   /** Waits until the execution ends; returns its row. */
   waitForEnd(executionRowId: string, timeoutMs?: number): Promise<ExecutionRecord>;
+  /** Whether the execution's queue job waits in the queue's delayed set (a retry's backoff). */
+  isDelayed(executionId: string): Promise<boolean>;
+  /** The target's requests of one execution so far. */
+  hitsOf(executionId: string): TargetHit[];
 }
 
 export interface Drill {
@@ -315,6 +320,11 @@ export async function runDrill(drill: Drill, options: RunOptions): Promise<Drill
         await sleep(200);
       }
     },
+    isDelayed: async (executionId) => {
+      const delayed = `${keys.bullPrefix}:${EXECUTION_QUEUE}:delayed`;
+      return (await sampleRedis.zscore(delayed, queueJobId(executionId))) !== null;
+    },
+    hitsOf: (executionId) => target.hits.filter((h) => h.executionId === executionId),
   };
 
   const counts = { api: 2, scheduler: 2, worker: 2, ...drill.counts };

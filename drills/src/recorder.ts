@@ -12,7 +12,8 @@ export const HUGE_TARGET_BYTES = 64 * 1024 * 1024;
 /**
  * The drill's HTTP target: records every request by `X-Scheduler-Execution-Id` and
  * answers by path: `/ok` at once, `/slow` after 30 s, `/huge` with 64 MiB, `/redirect`
- * with a redirect to a private (metadata) address.
+ * with a redirect to a private (metadata) address, `/fail-first` 503 to an execution's
+ * first attempt and 200 to the others.
  */
 export async function startTarget() {
   const hits: TargetHit[] = [];
@@ -43,6 +44,8 @@ export async function startTarget() {
       };
       res.on("error", () => {});
       pump();
+    } else if (path === "/fail-first" && req.headers["x-scheduler-attempt"] === "1") {
+      res.writeHead(503, { "content-type": "text/plain" }).end("first attempt fails");
     } else if (path === "/redirect") {
       res.writeHead(302, { location: "http://169.254.169.254/latest/meta-data/" }).end();
     } else {

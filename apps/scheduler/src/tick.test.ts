@@ -453,6 +453,51 @@ describe("Ticker.tick", () => {
   });
 });
 
+describe("Ticker takeover", () => {
+  /** A pending execution `offsetMs` from now, as a leader that died after its claim left it. */
+  async function insertClaimed(db: Db, jobId: string, offsetMs: number) {
+    const [row] = await db
+      .insert(jobExecutions)
+      .values({
+        jobId,
+        tenantId: randomUUID(),
+        executionId: `${jobId}:${offsetMs}`,
+        triggerType: "scheduled",
+        status: "pending",
+        scheduledAt: sql`date_trunc('second', now()) + make_interval(secs => ${offsetMs / 1000})`,
+      })
+      .returning();
+    return row!;
+  }
+
+  it("enqueues, on a new epoch's first tick, what the previous leader claimed and did not enqueue, each at its slot", async ({
+    db,
+    lead,
+    ticker,
+    queue,
+  }) => {
+    await lead(7);
+    const jobId = await insertDueJob(db, 3_600_000, { priority: 60 });
+    const past = await insertClaimed(db, jobId, -2000);
+    const ahead = await insertClaimed(db, jobId, 2000);
+    const t = ticker({ epoch: 7, enqueueAtSlot: true });
+    const result = await t.tick();
+    expect(result?.requeued).toBe(0);
+    const queued = await queue.getJob(queueJobId(past.executionId));
+    expect(queued?.data.executionRowId).toBe(past.id);
+    expect(queued?.opts.delay ?? 0).toBe(0);
+    expect(queued?.opts.priority).toBe(queuePriority(60));
+    expect(await queue.getJob(queueJobId(ahead.executionId))).toBeUndefined();
+    expect(t.heldCount).toBe(1);
+    await waitFor(() => queue.getJob(queueJobId(ahead.executionId)), {
+      timeoutMs: 5000,
+      intervalMs: 20,
+      what: "the taken-over execution queued at its slot",
+    });
+    expect(Date.now()).toBeGreaterThanOrEqual(ahead.scheduledAt.getTime());
+  });
+});
+
 describe("Reconciler", () => {
   it("walks a backlog larger than one pass across passes, enqueueing what has no queue job", async ({
     db,

@@ -14,6 +14,7 @@ import type { LeaderElector } from "./leader.js";
 import { addInChunks, BurstRanks, executionQueueJob, type QueueJob } from "./queueJob.js";
 import { Reconciler } from "./reconcile.js";
 import { ScheduleCache } from "./scheduleCache.js";
+import { findTakenOverExecutions } from "./takeover.js";
 import { type TickResult, TickStats } from "./tickStats.js";
 
 export interface TickOptions {
@@ -43,8 +44,11 @@ export interface TickOptions {
 }
 
 /** An execution committed with its slot still ahead, waiting for it (enqueueAtSlot). */
+/** What enqueueing an execution needs of it. */
+type Enqueueable = Parameters<typeof executionQueueJob>[0];
+
 interface HeldExecution {
-  execution: ClaimedBatch["executions"][number];
+  execution: Enqueueable;
   priority: number;
   /** Its place among its tenant's executions of that slot (queuePriority). */
   rank: number;
@@ -62,6 +66,8 @@ export class Ticker {
   /** Ticks every tickMs from the start of the last, at once after one that overran. */
   private readonly loop: RepeatingTask;
   private lastReconcileAt = Number.NEGATIVE_INFINITY;
+  /** The epoch whose takeover is done: a new one takes over the previous leader's slots. */
+  private takenOverEpoch = 0;
   private lastStatsAt = Number.NEGATIVE_INFINITY;
   /** Held executions by slot (epoch ms), each slot with its one timer. */
   private readonly held = new Map<number, { timer: NodeJS.Timeout; executions: HeldExecution[] }>();
@@ -125,6 +131,12 @@ export class Ticker {
     if (epoch === 0) return undefined;
     const startedAt = new Date();
     const t0 = performance.now();
+    if (epoch !== this.takenOverEpoch) {
+      await this.takeOver();
+      this.takenOverEpoch = epoch;
+      // Older pending executions are the reconciler's: its pass runs in this tick too.
+      this.lastReconcileAt = Number.NEGATIVE_INFINITY;
+    }
     const claimed = await this.claimAll(epoch);
     if (claimed === null) return undefined;
     const { fired, skipped } = claimed;
@@ -229,16 +241,38 @@ export class Ticker {
   }
 
   /**
+   * Enqueues, each for its slot, what the previous leader claimed and may not have
+   * enqueued (takeover.ts), before this leader's first claim.
+   */
+  private async takeOver(): Promise<void> {
+    const executions = await findTakenOverExecutions(this.options.db);
+    if (executions.length === 0) return;
+    const priorities = new Map(executions.map((e) => [e.jobId, e.priority]));
+    await this.enqueueForSlots(executions, priorities);
+    this.options.log.info({ count: executions.length }, "pending executions taken over");
+  }
+
+  /**
    * After commit: a crash before the addBulk (or, with enqueueAtSlot, before a held
-   * execution's slot) is repaired by the reconciler once the slot is 5 s past.
+   * execution's slot) is repaired when the next leader takes over, or by the reconciler
+   * once the slot is 5 s past.
    */
   private async enqueue(batch: ClaimedBatch): Promise<void> {
     if (batch.executions.length === 0) return;
     await failpoint(this.failpoints, "tick.after_commit_before_enqueue");
+    await this.enqueueForSlots(batch.executions, batch.priorities);
+    await failpoint(this.failpoints, "tick.after_enqueue");
+  }
+
+  /** Each execution for its slot: held until then with enqueueAtSlot, else a queue delay. */
+  private async enqueueForSlots(
+    executions: Enqueueable[],
+    priorities: Map<string, number>,
+  ): Promise<void> {
     const nowMs = Date.now();
     const now: QueueJob[] = [];
-    for (const execution of batch.executions) {
-      const priority = batch.priorities.get(execution.jobId) ?? 0;
+    for (const execution of executions) {
+      const priority = priorities.get(execution.jobId) ?? 0;
       const slot = execution.scheduledAt.getTime();
       const rank = this.ranks.next(execution.tenantId, slot);
       const delayMs = slot - nowMs;
@@ -246,7 +280,6 @@ export class Ticker {
       else now.push(executionQueueJob(execution, priority, delayMs, rank));
     }
     await addInChunks(this.options.queue, now);
-    await failpoint(this.failpoints, "tick.after_enqueue");
   }
 
   /** Keeps an execution until its slot, with one timer per slot. */

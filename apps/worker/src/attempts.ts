@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   type ClassifiedError,
   classifyError,
@@ -20,7 +19,7 @@ const ABANDON_AFTER_ABORT_MS = 10_000;
 export interface AttemptPlan {
   executionId: string;
   scheduledAt: Date;
-  /** Retries already counted (a redelivered execution starts above 0). */
+  /** Retries counted so far, this attempt's included (its attempt number is this + 1). */
   retryCount: number;
   job: OpenedJob;
   retryConfig: RetryConfig | null;
@@ -33,46 +32,48 @@ export interface AttemptHooks {
   /** Aborted when the execution is cancelled or the worker shuts down. */
   stop: AbortSignal;
   onProgress(percent: number): void;
-  /** Before each retry: records the new retryCount; false when the execution ended meanwhile. */
-  recordRetry(retryCount: number): Promise<boolean>;
 }
 
+/** How an attempt ended: the execution's outcome, or a retry to run after `delayMs`. */
+export type AttemptResult =
+  | { kind: "finished"; outcome: ExecutionOutcome }
+  /** The attempts' usage so far goes with the retry, to be summed with the next. */
+  | { kind: "retry"; delayMs: number; usage: ResourceUsage };
+
 /**
- * Runs attempts until one succeeds, the failure is not retried (retryConfig, API.md), or
- * the execution is stopped. Retries stay in the same execution: the delay before retry
- * n is `retryDelayMs(config, n)`, and each attempt gets the job's full timeout.
+ * Runs the execution's next attempt. When it fails and retryConfig retries that failure
+ * (API.md), the result is a retry after `retryDelayMs(config, n)` for retry n: the caller
+ * waits outside the process (a delayed queue job; docs/worker.md, "Retries"), and the
+ * next delivery counts the retry when it claims the execution again. Each attempt gets
+ * the job's full timeout. `usedBefore` is what earlier attempts of it used.
  */
-export async function runAttempts(
+export async function runAttempt(
   plan: AttemptPlan,
   hooks: AttemptHooks,
-): Promise<ExecutionOutcome> {
+  usedBefore?: ResourceUsage,
+): Promise<AttemptResult> {
   const usage = new UsageTotal();
-  let retryCount = plan.retryCount;
-  const done = (outcome: ExecutionOutcome): ExecutionOutcome => ({
-    ...outcome,
-    retryCount,
-    ...usage.total(),
+  if (usedBefore) usage.add(usedBefore);
+  const { retryCount } = plan;
+  const finished = (outcome: ExecutionOutcome): AttemptResult => ({
+    kind: "finished",
+    outcome: { ...outcome, retryCount, ...usage.total() },
   });
-  for (;;) {
-    const attempt = await runAttempt(plan, retryCount, hooks, usage);
-    if (attempt.ok) return done({ status: "completed", result: attempt.result });
-    if (
-      hooks.stop.aborted ||
-      !shouldRetry(plan.retryConfig, attempt.failure.errorType, retryCount)
-    ) {
-      return done(failedOutcome(attempt.failure, stopReasonOf(hooks.stop)));
-    }
-    retryCount += 1;
-    if (!(await hooks.recordRetry(retryCount))) return done(stoppedOutcome(undefined));
-    const delayMs = retryDelayMs(plan.retryConfig!, retryCount);
-    const waited = await sleep(delayMs, true, { signal: hooks.stop }).catch(() => false);
-    if (!waited) return done(stoppedOutcome(hooks.stop));
+  const attempt = await runOne(plan, retryCount, hooks, usage);
+  if (attempt.ok) return finished({ status: "completed", result: attempt.result });
+  if (hooks.stop.aborted || !shouldRetry(plan.retryConfig, attempt.failure.errorType, retryCount)) {
+    return finished(failedOutcome(attempt.failure, stopReasonOf(hooks.stop)));
   }
+  return {
+    kind: "retry",
+    delayMs: retryDelayMs(plan.retryConfig!, retryCount + 1),
+    usage: usage.total(),
+  };
 }
 
 type Attempt = { ok: true; result: JobResult } | { ok: false; failure: ClassifiedError };
 
-async function runAttempt(
+async function runOne(
   plan: AttemptPlan,
   retryCount: number,
   hooks: AttemptHooks,
@@ -165,19 +166,6 @@ function failedOutcome(failure: ClassifiedError, reason: StopReason | undefined)
     errorStack: failure.stack ?? null,
     result: failure.result ?? null,
   };
-}
-
-/** A stop between attempts (or an execution found ended, reason undefined: cancelled). */
-function stoppedOutcome(stop: AbortSignal | undefined): ExecutionOutcome {
-  const reason = stop ? stopReasonOf(stop) : undefined;
-  if (reason === "shutdown") {
-    return {
-      status: "failed",
-      errorType: "SYSTEM_ERROR",
-      errorMessage: `${SHUTDOWN_MESSAGE} (between retries)`,
-    };
-  }
-  return { status: "cancelled", errorType: "CANCELLED", errorMessage: "cancelled" };
 }
 
 /** CPU summed over attempts, memory as the highest peak; null when no attempt measured it. */

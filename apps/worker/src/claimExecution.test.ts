@@ -8,7 +8,6 @@ import {
   finishExecution,
   finishExecutions,
   jobExecutions,
-  recordRetry,
   scheduledJobs,
 } from "@scheduler/db";
 import { test } from "@scheduler/testkit";
@@ -98,7 +97,7 @@ describe("claimExecution", () => {
     }
   });
 
-  test("a run superseded by a redelivery writes nothing: neither a retry nor its outcome", async ({
+  test("a run superseded by a redelivery writes nothing: its outcome is refused", async ({
     database,
   }) => {
     const job = await insertJob(database.db, 2);
@@ -111,8 +110,7 @@ describe("claimExecution", () => {
         execution: { retryCount: 1 },
       });
     }
-    // worker-a wakes: its retry and its terminal writes (alone and batched) are refused.
-    expect(await recordRetry(database.db, row!, 1)).toBe(false);
+    // worker-a wakes: its terminal writes (alone and batched) are refused.
     expect(await finishExecution(database.db, row!, { status: "completed", retryCount: 0 })).toBe(
       false,
     );
@@ -128,8 +126,12 @@ describe("claimExecution", () => {
       ["running", 1, "worker-b"],
       ["running", 1, "worker-b"],
     ]);
-    // worker-b, whose run it is, retries once and ends both.
-    expect(await recordRetry(database.db, row!, 2)).toBe(true);
+    // worker-b, whose run it is, ends both, one after a retry: the retry's delivery
+    // claims it again, which counts the retry.
+    expect(await claimExecution(database.db, row!, "worker-b")).toMatchObject({
+      redelivered: true,
+      execution: { retryCount: 2 },
+    });
     expect(await finishExecution(database.db, row!, { status: "completed", retryCount: 2 })).toBe(
       true,
     );

@@ -17,17 +17,18 @@ import {
   type ExecutionOutcome,
   finishExecution,
   finishExecutions,
-  recordRetry,
   updateExecutionProgress,
 } from "@scheduler/db";
-import { DelayedError, type Job } from "bullmq";
-import { runAttempts } from "./attempts.js";
+import { DelayedError, type Job, UnrecoverableError } from "bullmq";
+import { type AttemptResult, runAttempt } from "./attempts.js";
 import type { DbGate } from "./dbGate.js";
 import { withDbRetry } from "./dbRetry.js";
 import { type ExecutorSettings, openJob } from "./executors.js";
+import { afterFailedWrite, firstUnrecorded, outcomeToWrite } from "./outcomeRefusals.js";
 import { ProgressWriter } from "./progress.js";
 import { type RunningExecutions, stopReasonOf } from "./runningExecutions.js";
 import { TerminalWrites } from "./terminalWrites.js";
+import type { UnrecordedOutcome, WorkerMessage } from "./workerMessage.js";
 
 /** Counters of this process, for its heartbeat. */
 export interface WorkerStats {
@@ -87,12 +88,23 @@ interface Consumer extends ConsumerOptions {
 /** How long a handed-back queue job waits before it is delivered again, in ms. */
 const HAND_BACK_DELAY_MS = 5000;
 
+/** What becomes of the queue job after a delivery. */
+type Next =
+  | { kind: "done" }
+  /** Delivered again after `delayMs`, with `data` as its data. */
+  | { kind: "delay"; delayMs: number; data: WorkerMessage }
+  /** Not delivered again: the queue job fails with this message. */
+  | { kind: "drop"; reason: string };
+
 /**
- * The BullMQ processor (DESIGN.md step 3): claim the execution (pending → running, or
- * skipped past maxConcurrent), run its attempts, write the terminal status before the
- * queue job is acknowledged. When the database cannot be reached for the claim or the
- * terminal write, or the worker is shutting down before the claim, the queue job is
- * handed back (delayed) instead of failed, so no accepted execution is lost.
+ * The BullMQ processor (docs/worker.md): claim the execution (pending → running, or
+ * skipped past maxConcurrent), run its attempt, write the terminal status before the
+ * queue job is acknowledged. A retry is not waited for here: the queue job is delayed
+ * until it is due and the next delivery runs it, on whichever worker takes it. When the
+ * database cannot be reached for the claim or the terminal write, or the worker is
+ * shutting down before the claim, the queue job is handed back (delayed) instead of
+ * failed, so no accepted execution is lost; an outcome not written goes with it, so that
+ * nothing runs twice for a write.
  */
 export function createProcessor(consumerOptions: ConsumerOptions) {
   const { db, dbGate } = consumerOptions;
@@ -104,19 +116,22 @@ export function createProcessor(consumerOptions: ConsumerOptions) {
     }),
   };
   return async (queueJob: Job<ExecutionMessage>, token?: string): Promise<void> => {
-    const id = queueJob.data.executionRowId;
+    const message = queueJob.data as WorkerMessage;
+    const id = message.executionRowId;
     // Registered before the claim: a cancel published once the row is running reaches us.
     const stop = options.running.register(id);
     options.stats.active += 1;
-    let handBack = false;
+    let next: Next;
     try {
-      handBack = (await processExecution(options, queueJob.data, stop)) === "hand-back";
+      next = await processExecution(options, message, stop);
     } finally {
       options.running.release(id);
       options.stats.active -= 1;
     }
-    if (handBack) {
-      await queueJob.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
+    if (next.kind === "drop") throw new UnrecoverableError(next.reason);
+    if (next.kind === "delay") {
+      if (next.data !== message) await queueJob.updateData(next.data);
+      await queueJob.moveToDelayed(Date.now() + next.delayMs, token);
       throw new DelayedError();
     }
   };
@@ -124,29 +139,38 @@ export function createProcessor(consumerOptions: ConsumerOptions) {
 
 type Retrying = Parameters<typeof withDbRetry>[2];
 
+const handBack = (data: WorkerMessage): Next => ({
+  kind: "delay",
+  delayMs: HAND_BACK_DELAY_MS,
+  data,
+});
+
 async function processExecution(
   options: Consumer,
-  message: ExecutionMessage,
+  message: WorkerMessage,
   stop: AbortSignal,
-): Promise<"done" | "hand-back"> {
+): Promise<Next> {
   const id = message.executionRowId;
   const log = options.log.child({ jobId: message.jobId, executionRowId: id });
   const retrying: Retrying = { log, giveUpAfterMs: options.dbGiveUpAfterMs ?? 60_000 };
-  if (stopReasonOf(stop) === "shutdown") return "hand-back";
+  if (stopReasonOf(stop) === "shutdown") return handBack(message);
+  if (message.unrecorded) return writeUnrecorded(options, message, message.unrecorded, log);
   const claim = await claimOrGiveUp(options, message, log, retrying);
-  if (claim === undefined) return "hand-back";
+  if (claim === undefined) return handBack(message);
   if (claim.kind === "gone") {
     log.info("execution already ended; not run");
-    return "done";
+    return { kind: "done" };
   }
   if (claim.kind === "skipped") {
     options.stats.processed += 1;
     const labels = { jobType: "unknown", tenantId: message.tenantId, triggerType: "unknown" };
     observeOutcome(options.metrics, labels, "skipped", null, null);
     log.info({ reason: claim.errorMessage }, "execution skipped");
-    return "done";
+    return { kind: "done" };
   }
-  if (claim.redelivered) {
+  if (claim.redelivered && message.retry) {
+    log.info({ retryCount: claim.execution.retryCount }, "retry due; running it");
+  } else if (claim.redelivered) {
     log.warn("execution delivered again after its worker stopped; attempt re-runs");
   }
   await failpoint(options.failpoints, "worker.after_start_before_run");
@@ -159,19 +183,58 @@ async function processExecution(
   options.metrics?.activeJobs.inc({ job_type: labels.jobType });
   let ran: Awaited<ReturnType<typeof runClaimed>>;
   try {
-    ran = await runClaimed(options, claim, stop, log);
+    ran = await runClaimed(options, claim, message.retry, stop, log);
   } finally {
     options.metrics?.activeJobs.dec({ job_type: labels.jobType });
   }
   const seconds = (performance.now() - startedAt) / 1000;
+  if (ran.result.kind === "retry") {
+    const { delayMs, usage } = ran.result;
+    log.info(
+      { retryCount: claim.execution.retryCount + 1, delayMs },
+      "attempt failed; retry delayed",
+    );
+    return { kind: "delay", delayMs, data: { ...message, retry: usage, unrecorded: undefined } };
+  }
   await failpoint(options.failpoints, "worker.after_run_before_status_write");
   // Secrets the job's own config holds never reach the database or a log line.
-  const stored = scrubSecrets(ran.outcome, ran.secrets);
+  const stored = scrubSecrets(ran.result.outcome, ran.secrets);
   const recorded = await recordOutcome(options, claim.execution, stored, log, retrying);
-  if (recorded === undefined) return "hand-back";
+  if (recorded instanceof Error) {
+    const unrecorded = firstUnrecorded(claim.execution.scheduledAt, stored, recorded);
+    return handBack({ ...message, unrecorded });
+  }
   if (recorded) observeOutcome(options.metrics, labels, stored.status, stored.errorType, seconds);
   await failpoint(options.failpoints, "worker.after_status_write_before_ack");
-  return "done";
+  return { kind: "done" };
+}
+
+/**
+ * A delivery after a failed terminal write: the outcome carried in the queue job is
+ * written (the job is not run again), or, once the database has refused it
+ * MAX_OUTCOME_REFUSALS times, a SYSTEM_ERROR outcome in its place. Should even that be
+ * refused, the queue job is dropped: a poison message is never delivered without end.
+ */
+async function writeUnrecorded(
+  options: Consumer,
+  message: WorkerMessage,
+  unrecorded: UnrecordedOutcome,
+  log: Logger,
+): Promise<Next> {
+  const key = { id: message.executionRowId, scheduledAt: new Date(unrecorded.scheduledAt) };
+  const outcome = outcomeToWrite(unrecorded);
+  const retrying: Retrying = { log, giveUpAfterMs: options.dbGiveUpAfterMs ?? 60_000 };
+  const recorded = await recordOutcome(options, key, outcome, log, retrying);
+  if (!(recorded instanceof Error)) return { kind: "done" };
+  const next = afterFailedWrite(unrecorded, recorded);
+  if (next === undefined) {
+    log.error(
+      { err: recorded.message },
+      "even the SYSTEM_ERROR outcome was refused; the queue job is dropped",
+    );
+    return { kind: "drop", reason: `outcome refused: ${recorded.message}` };
+  }
+  return handBack({ ...message, unrecorded: next });
 }
 
 /** The claim, or undefined when the database stayed unreachable. */
@@ -203,7 +266,8 @@ async function claimOrGiveUp(
 
 /**
  * The terminal write: true when it took effect, false when the execution had ended
- * meanwhile (a cancel landed first), undefined when the database stayed unreachable.
+ * meanwhile (a cancel landed first), the error when the database stayed unreachable or
+ * refused it.
  */
 async function recordOutcome(
   options: Consumer,
@@ -211,15 +275,16 @@ async function recordOutcome(
   stored: ExecutionOutcome,
   log: Logger,
   retrying: Retrying,
-): Promise<boolean | undefined> {
+): Promise<boolean | Error> {
   const { terminalWrites, stats } = options;
   let recorded: boolean;
   try {
     const write = () => terminalWrites.record({ key, outcome: stored });
     recorded = await withDbRetry("terminal write", write, retrying);
   } catch (error) {
-    log.error({ err: toError(error).message }, "outcome not recorded; handing the execution back");
-    return undefined;
+    const err = toError(error);
+    log.error({ err: err.message }, "outcome not recorded; handing the execution back");
+    return err;
   }
   stats.processed += 1;
   if (stored.status === "failed") stats.failed += 1;
@@ -233,9 +298,10 @@ async function recordOutcome(
 async function runClaimed(
   options: ConsumerOptions,
   claim: Extract<ExecutionClaim, { kind: "run" }>,
+  usedBefore: WorkerMessage["retry"],
   stop: AbortSignal,
   log: Logger,
-): Promise<{ outcome: ExecutionOutcome; secrets: string[] }> {
+): Promise<{ result: AttemptResult; secrets: string[] }> {
   const { execution, job } = claim;
   const { db, dbGate } = options;
   const failed = (errorType: string, errorMessage: string, errorStack?: string) => ({
@@ -250,14 +316,13 @@ async function runClaimed(
     opened = openJob(job.jobType, job.config, options.ring);
   } catch (error) {
     const message = `job config cannot be used: ${toError(error).message}`;
-    return { outcome: failed("VALIDATION_ERROR", message), secrets: [] };
+    return { result: finished(failed("VALIDATION_ERROR", message)), secrets: [] };
   }
   const progress = new ProgressWriter(
     (percent) => dbGate.run(() => updateExecutionProgress(db, execution, percent)),
     options.progressIntervalMs ?? 1000,
     (error) => log.warn({ err: toError(error).message }, "progress not written"),
   );
-  const retrying: Retrying = { log, giveUpAfterMs: options.dbGiveUpAfterMs ?? 60_000 };
   const plan = {
     executionId: execution.executionId,
     scheduledAt: execution.scheduledAt,
@@ -267,23 +332,25 @@ async function runClaimed(
     attemptTimeoutMs: job.timeoutSeconds * 1000,
   };
   try {
-    const outcome = await runAttempts(plan, {
+    const hooks = {
       settings: options.settings,
       stop,
-      onProgress: (percent) => progress.report(percent),
-      recordRetry: (n) =>
-        withDbRetry("retry count", () => dbGate.run(() => recordRetry(db, execution, n)), retrying),
-    });
-    return { outcome, secrets: opened.secrets };
+      onProgress: (percent: number) => progress.report(percent),
+    };
+    return { result: await runAttempt(plan, hooks, usedBefore), secrets: opened.secrets };
   } catch (error) {
     const e = toError(error);
     return {
-      outcome: failed("SYSTEM_ERROR", `worker error: ${e.message}`, e.stack),
+      result: finished(failed("SYSTEM_ERROR", `worker error: ${e.message}`, e.stack)),
       secrets: opened.secrets,
     };
   } finally {
     progress.close();
   }
+}
+
+function finished(outcome: ExecutionOutcome): AttemptResult {
+  return { kind: "finished", outcome };
 }
 
 /** The stored retryConfig, or null (no retries) when absent or not valid. */

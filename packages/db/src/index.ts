@@ -36,7 +36,6 @@ export {
   findOrphanedExecutions,
   type OrphanedExecution,
   type RunnableJob,
-  recordRetry,
   updateExecutionProgress,
 } from "./queries/executionRuns.js";
 export {

@@ -1,6 +1,7 @@
 import { once } from "node:events";
-import { EXECUTION_QUEUE, redisKeys } from "@scheduler/core";
+import { EXECUTION_QUEUE, queueJobId, redisKeys } from "@scheduler/core";
 import { stopApp, waitFor } from "@scheduler/testkit";
+import { Queue } from "bullmq";
 import { describe, expect, it } from "vitest";
 import {
   type ExecutionRecord,
@@ -172,7 +173,66 @@ describe("two scheduler processes", () => {
     });
   }, 90_000);
 
-  it("enqueue, through the follower's reconciler, what a leader crashing after commit left unqueued", async () => {
+  it.each([{ signal: "SIGKILL" as const }, { signal: "SIGSTOP" as const }])(
+    "enqueue, when a new leader takes over from one stopped with $signal, every slot it had claimed, within TTL + tick + 1 s of the slot",
+    async ({ signal }) => {
+      const tickMs = 200;
+      await withSchedulerCluster(
+        { SCHEDULER_TICK_MS: String(tickMs), RECONCILE_INTERVAL_MS: "15000" },
+        async (c) => {
+          const { leader, follower, epoch } = await leaderAndFollower(c);
+          const jobIds = await c.insertJobs({ ...everySecond, count: 5 });
+          const firstSlot = await c.firstSlotOf(jobIds[0]!);
+          // Killed while it holds claimed slots still ahead (lookahead 2 s), not yet queued.
+          await waitFor(
+            async () => {
+              const rows = await c.executions();
+              if (rows.length < 15) return false;
+              const ahead = rows.filter((e) => e.scheduledAt > Date.now() + 300);
+              for (const e of ahead) if (!(await c.isQueued(e.executionId))) return true;
+              return false;
+            },
+            { intervalMs: 50, what: "the leader holding claimed slots" },
+          );
+          const killedAt = Date.now();
+          // A paused leader is resumed (SIGCONT) only when the cluster closes.
+          leader.child.kill(signal);
+          expect(await c.waitForLeader(follower)).toBeGreaterThan(epoch);
+          await waitFor(async () => (await latestSlot(c)) >= killedAt + LOCK_TTL_MS + 4000, {
+            timeoutMs: 20_000,
+            what: "the new leader firing for a few seconds",
+          });
+          const lastDue = Date.now() - 1000;
+          const rows = (await c.executions()).filter((e) => e.scheduledAt <= lastDue);
+          for (const jobId of jobIds) {
+            const slots = slotsOf(rows.filter((e) => e.jobId === jobId));
+            expect(slots).toEqual(slotRange(firstSlot, Math.max(...slots)));
+          }
+          const queue = new Queue(EXECUTION_QUEUE, {
+            connection: c.redis.redis,
+            prefix: redisKeys(c.redis.prefix).bullPrefix,
+          });
+          try {
+            const late: string[] = [];
+            for (const e of rows) {
+              const job = await queue.getJob(queueJobId(e.executionId));
+              expect(job, `queue job of ${e.executionId}`).toBeDefined();
+              const availableAt = job!.timestamp + (job!.opts.delay ?? 0);
+              if (availableAt - e.scheduledAt > LOCK_TTL_MS + tickMs + 1000) {
+                late.push(`${e.executionId} ${availableAt - e.scheduledAt} ms after its slot`);
+              }
+            }
+            expect(late).toEqual([]);
+          } finally {
+            await queue.close();
+          }
+        },
+      );
+    },
+    60_000,
+  );
+
+  it("enqueue, when the follower takes over, what a leader crashing after commit left unqueued", async () => {
     await withSchedulerCluster({}, async (c) => {
       const { leader, follower } = await leaderAndFollower(c, {
         SCHEDULER_FAILPOINTS: "tick.after_commit_before_enqueue:crash",

@@ -193,16 +193,23 @@ export interface RequeueCursor {
  * Pending executions whose slot passed more than `olderThanMs` ago (by the database
  * clock), oldest first, after `cursor`: the leader may have died between their commit
  * and their enqueue. Enqueueing one again is idempotent (its queue job id is fixed).
+ * With `newerThanMs` instead, those whose slot is later than that long ago, future ones
+ * included: what a leader that just took over enqueues (a dead leader's claimed slots).
  */
 export async function findRequeueCandidates(
   db: Db,
-  options: { olderThanMs: number; limit: number; after?: RequeueCursor },
+  options: ({ olderThanMs: number } | { newerThanMs: number }) & {
+    limit: number;
+    after?: RequeueCursor;
+  },
 ): Promise<RequeueCandidate[]> {
   const e = jobExecutions;
-  const { olderThanMs, limit, after } = options;
+  const { limit, after } = options;
   const conditions = [
     eq(e.status, "pending"),
-    sql`${e.scheduledAt} < now() - make_interval(secs => ${olderThanMs / 1000})`,
+    "olderThanMs" in options
+      ? sql`${e.scheduledAt} < now() - make_interval(secs => ${options.olderThanMs / 1000})`
+      : sql`${e.scheduledAt} >= now() - make_interval(secs => ${options.newerThanMs / 1000})`,
   ];
   if (after) {
     conditions.push(

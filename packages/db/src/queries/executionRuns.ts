@@ -176,26 +176,6 @@ function runOf(row: Record<string, unknown>): { execution: ExecutionRow; job: Ru
   };
 }
 
-/**
- * Records that an attempt failed and retry `retryCount` follows. False once the
- * execution is no longer running, or no longer this run's: a redelivery claimed by
- * another worker raised the count past `retryCount − 1` (finishExecution's fence).
- */
-export async function recordRetry(db: Db, key: ExecutionKey, retryCount: number): Promise<boolean> {
-  const rows = await db
-    .update(jobExecutions)
-    .set({ retryCount })
-    .where(
-      and(
-        isRow(key),
-        eq(jobExecutions.status, "running"),
-        eq(jobExecutions.retryCount, retryCount - 1),
-      ),
-    )
-    .returning({ id: jobExecutions.id });
-  return rows.length > 0;
-}
-
 /** Writes a running execution's progress (0..100). */
 export async function updateExecutionProgress(
   db: Db,

@@ -1,6 +1,7 @@
 import { and, desc, eq, gte, inArray, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import { type Db, poolOf } from "../client.js";
 import { type ExecutionRow, jobExecutions, scheduledJobs } from "../schema.js";
+import { storableJson, storableTextOrNull } from "../storable.js";
 import type { ExecutionKey } from "./executionRuns.js";
 
 export type NewExecution = typeof jobExecutions.$inferInsert;
@@ -183,8 +184,8 @@ export async function finishExecution(
       outcome.status,
       jsonText(outcome.result),
       outcome.errorType ?? null,
-      outcome.errorMessage ?? null,
-      outcome.errorStack ?? null,
+      storableTextOrNull(outcome.errorMessage),
+      storableTextOrNull(outcome.errorStack),
       outcome.retryCount ?? 0,
       outcome.memoryPeakMb ?? null,
       outcome.cpuTimeMs ?? null,
@@ -240,8 +241,8 @@ export async function finishExecutions(db: Db, unordered: ExecutionFinish[]): Pr
       column((f) => f.outcome.status),
       column((f) => jsonText(f.outcome.result)),
       column((f) => f.outcome.errorType ?? null),
-      column((f) => f.outcome.errorMessage ?? null),
-      column((f) => f.outcome.errorStack ?? null),
+      column((f) => storableTextOrNull(f.outcome.errorMessage)),
+      column((f) => storableTextOrNull(f.outcome.errorStack)),
       column((f) => f.outcome.retryCount ?? 0),
       column((f) => f.outcome.memoryPeakMb ?? null),
       column((f) => f.outcome.cpuTimeMs ?? null),
@@ -250,9 +251,12 @@ export async function finishExecutions(db: Db, unordered: ExecutionFinish[]): Pr
   return new Set(rows.map((r) => r.id));
 }
 
-/** A jsonb value as text: pg would send a JS array as a PostgreSQL array. */
+/**
+ * A jsonb value as text (pg would send a JS array as a PostgreSQL array), without what
+ * jsonb refuses (storable.ts).
+ */
 function jsonText(value: unknown): string | null {
-  return value === undefined || value === null ? null : JSON.stringify(value);
+  return value === undefined || value === null ? null : JSON.stringify(storableJson(value));
 }
 
 /**
