@@ -222,6 +222,28 @@ describe("startMetricsServer", () => {
     expect(await res.json()).toEqual({ status: "unhealthy", error: "redis down" });
   });
 
+  it("answers /livez 200 without calling the health check, and /readyz as /health", async () => {
+    let calls = 0;
+    server = await startMetricsServer({
+      port: 0,
+      host: "127.0.0.1",
+      registry: createMetrics({ process: "worker" }).registry,
+      health: async () => {
+        calls += 1;
+        return { status: 503, body: { status: "unhealthy", dependencies: { redis: false } } };
+      },
+    });
+    const base = `http://127.0.0.1:${server.port}`;
+    const live = await fetch(`${base}/livez`);
+    expect(live.status).toBe(200);
+    expect(await live.json()).toEqual({ status: "alive" });
+    expect(calls).toBe(0);
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: "unhealthy", dependencies: { redis: false } });
+    expect(calls).toBe(1);
+  });
+
   it("answers 404 for other paths and methods, and for /health without a callback", async () => {
     server = await startMetricsServer({
       port: 0,
@@ -231,6 +253,7 @@ describe("startMetricsServer", () => {
     const base = `http://127.0.0.1:${server.port}`;
     for (const [method, path] of [
       ["GET", "/health"],
+      ["GET", "/readyz"],
       ["GET", "/"],
       ["GET", "/metricsx"],
       ["POST", "/metrics"],

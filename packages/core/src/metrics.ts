@@ -276,7 +276,10 @@ export interface MetricsServerOptions {
   /** Bind address. (Default: 0.0.0.0) */
   host?: string;
   registry: Registry;
-  /** Served at GET /health when given; answers 503 when it throws or takes over 4 s. */
+  /**
+   * Served at GET /health and GET /readyz when given; answers 503 when it throws or
+   * takes over 4 s. GET /livez answers 200 regardless, calling nothing.
+   */
   health?: () => Promise<HealthReport>;
 }
 
@@ -289,7 +292,11 @@ export interface MetricsServer {
 
 const HEALTH_TIMEOUT_MS = 4000;
 
-/** Serves GET /metrics (Prometheus text) and GET /health on a plain node:http server. */
+/**
+ * Serves GET /metrics (Prometheus text), GET /health and /readyz (the dependency checks)
+ * and GET /livez (the process answers; no dependency is called, so an orchestrator does
+ * not restart every instance while the database is down) on a plain node:http server.
+ */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const server = createServer((req, res) => {
     handle(options, req, res).catch((error: unknown) => {
@@ -331,7 +338,10 @@ async function handle(
     const text = await options.registry.metrics();
     return send(res, 200, options.registry.contentType, text);
   }
-  if (readable && path === "/health" && options.health) {
+  if (readable && path === "/livez") {
+    return send(res, 200, "application/json", JSON.stringify({ status: "alive" }));
+  }
+  if (readable && (path === "/health" || path === "/readyz") && options.health) {
     const report = await withTimeout(options.health, HEALTH_TIMEOUT_MS).then(
       (value) => value as HealthReport,
       (error: unknown) => ({
