@@ -54,7 +54,7 @@ export interface Metrics {
   cpuUsage: Gauge;
   /** scheduler_workers_alive: workers whose heartbeat is current (GET /workers), read on scrape. */
   workersAlive: Gauge;
-  /** scheduler_active_connections: open connections by kind (postgres, redis, http). */
+  /** scheduler_active_connections: open connections by kind: postgres (the pool), redis (this process's clients that are up). */
   activeConnections: Gauge<"kind">;
   /** scheduler_clock_skew_seconds: PostgreSQL clock minus this process's clock (RELIABILITY rule 7). */
   clockSkew: Gauge;
@@ -222,7 +222,7 @@ export function createMetrics(options: MetricsOptions): Metrics | SchedulerMetri
     ),
     activeConnections: gauge(
       "scheduler_active_connections",
-      "Open connections by kind (postgres, redis, http)",
+      "Open connections by kind: postgres (the pool's), redis (this process's clients that are up)",
       ["kind"],
     ),
     clockSkew: gauge(
