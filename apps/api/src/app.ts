@@ -34,7 +34,7 @@ import { healthRoutes } from "./routes/health.js";
 import { internalRoutes } from "./routes/internal.js";
 import { jobActionRoutes } from "./routes/jobActions.js";
 import { jobRoutes } from "./routes/jobs.js";
-import { monitorRoutes } from "./routes/monitor.js";
+import { listWorkers, monitorRoutes } from "./routes/monitor.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -107,6 +107,10 @@ function observe(app: FastifyInstance, ctx: ApiContext, metrics: Metrics): void 
     );
     for (const [state, n] of Object.entries(counts))
       metrics.queueSize.set({ queue_name: ctx.dispatcher.queue.name, state }, n);
+  });
+  metrics.collectOnScrape(metrics.workersAlive, async () => {
+    const workers = await listWorkers(ctx, new Date());
+    metrics.workersAlive.set(workers.filter((w) => w.alive).length);
   });
   metrics.collectOnScrape(metrics.jobs, async () => {
     const counts = await countJobsByStatus(ctx.db);

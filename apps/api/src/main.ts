@@ -6,8 +6,10 @@ import {
   loadConfig,
   redisKeys,
   startMetricsServer,
+  trackClockSkew,
+  trackConnections,
 } from "@scheduler/core";
-import { createDb, createPool } from "@scheduler/db";
+import { createDb, createPool, databaseNow } from "@scheduler/db";
 import { Redis } from "ioredis";
 import { buildApp } from "./app.js";
 import { checkHealth } from "./routes/health.js";
@@ -45,13 +47,13 @@ const redis = new Redis(config.REDIS_URL, {
 });
 redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
 
-const metrics = createMetrics({ process: "api" });
-metrics.collectOnScrape(metrics.activeConnections, () => {
-  metrics.activeConnections.set({ kind: "postgres" }, pool.totalCount);
-});
+const metrics = createMetrics({ process: "api", tenantLabels: config.METRICS_TENANT_LABELS });
+trackConnections(metrics, { postgres: pool, redis: [redis] });
+trackClockSkew(metrics, () => databaseNow(db));
 const app = await buildApp(config, { db, redis, logger, metrics });
 const metricsServer = await startMetricsServer({
   port: config.METRICS_PORT,
+  host: config.METRICS_HOST,
   registry: metrics.registry,
   health: () =>
     checkHealth({

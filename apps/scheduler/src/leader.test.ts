@@ -1,4 +1,5 @@
-import { createLogger, redisKeys } from "@scheduler/core";
+import { createServer, type Socket } from "node:net";
+import { createLogger, parseFailpoints, redisKeys } from "@scheduler/core";
 import { recordLeadership, schedulerLocks } from "@scheduler/db";
 import { test as it, waitFor } from "@scheduler/testkit";
 import { eq } from "drizzle-orm";
@@ -85,6 +86,77 @@ describe("LeaderElector", () => {
     await waitFor(() => !leader.isLeader(), { what: "step-down", timeoutMs: 5000 });
     // The lock it held is still alive in Redis: no second leader could exist yet.
     expect(await testRedis.redis.pttl(keys.leaderLock)).toBeGreaterThan(0);
+  });
+
+  it("reports a lock timeout when a renewal starts after its leadership lapsed", async ({
+    database,
+    testRedis,
+  }) => {
+    const keys = redisKeys(`${testRedis.prefix}:late`);
+    let timeouts = 0;
+    const { leader } = elector(
+      {
+        db: database.db,
+        log,
+        lockKey: keys.leaderLock,
+        epochKey: keys.leaderEpoch,
+        ttlMs: 1000,
+        renewMs: 200,
+        // A stall longer than the lock's lifetime before each renewal.
+        failpoints: parseFailpoints("leader.before_renew:pause:1200"),
+        onLockTimeout: () => {
+          timeouts += 1;
+        },
+      },
+      "stalled",
+    );
+    leader.start();
+    await waitFor(() => leader.isLeader(), { what: "leadership" });
+    expect(timeouts).toBe(0);
+    await waitFor(() => timeouts > 0, { what: "a late renewal", timeoutMs: 5000 });
+  });
+
+  it("reports a lock timeout when a lock command gets no answer in time", async ({
+    database,
+    testRedis,
+  }) => {
+    // A server that accepts connections and never answers: a frozen Redis.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as { port: number }).port;
+    const redis = new Redis({
+      port,
+      host: "127.0.0.1",
+      commandTimeout: 200,
+      enableReadyCheck: false,
+    });
+    redis.on("error", () => {});
+    clients.push(redis);
+    let timeouts = 0;
+    const keys = redisKeys(`${testRedis.prefix}:frozen`);
+    const leader = new LeaderElector({
+      db: database.db,
+      log,
+      redis,
+      instanceId: "frozen",
+      lockKey: keys.leaderLock,
+      epochKey: keys.leaderEpoch,
+      ttlMs: 1000,
+      renewMs: 100,
+      onLockTimeout: () => {
+        timeouts += 1;
+      },
+    });
+    started.push(leader);
+    try {
+      leader.start();
+      await waitFor(() => timeouts > 0, { what: "a timed-out lock command", timeoutMs: 5000 });
+      expect(leader.isLeader()).toBe(false);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 
   it("takes over at once a lock its own abandoned attempt left, and no one else's", async ({

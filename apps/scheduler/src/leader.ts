@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { type Logger, RepeatingTask, toError } from "@scheduler/core";
+import { type Failpoints, failpoint, type Logger, RepeatingTask, toError } from "@scheduler/core";
 import {
   type Db,
   leadershipEpoch,
@@ -29,6 +29,13 @@ export interface LeaderOptions {
   monotonicNow?: () => number;
   /** Told of every acquisition attempt: `acquired`, `busy` (another leads) or `error`. */
   onAttempt?: (result: "acquired" | "busy" | "error") => void;
+  /**
+   * Told when a lock command timed out, or a renewal started after the leadership it
+   * renews had lapsed (the instance was stalled longer than the lock allows).
+   */
+  onLockTimeout?: () => void;
+  /** Fault-test failpoints; `leader.before_renew` is reached before each renewal. */
+  failpoints?: Failpoints;
 }
 
 /**
@@ -92,6 +99,8 @@ export class LeaderElector {
 
   /** Redis or PostgreSQL slow or gone: keep trying; isLeader() turns false on its own. */
   private roundFailed(error: Error): void {
+    // ioredis rejects a command that outlived its commandTimeout with this message only.
+    if (error.message === "Command timed out") this.options.onLockTimeout?.();
     this.options.log.warn(
       { err: error.message, leading: this.isLeader() },
       "leader lock round failed",
@@ -139,7 +148,9 @@ export class LeaderElector {
   private async renew(): Promise<void> {
     const { redis, lockKey, ttlMs, log } = this.options;
     const epoch = this.epochValue;
+    await failpoint(this.options.failpoints ?? new Map(), "leader.before_renew");
     const sentAt = this.now();
+    if (sentAt >= this.validUntil) this.options.onLockTimeout?.();
     const extended = await redis.eval(EXTEND, 1, lockKey, this.lockValue(epoch), ttlMs);
     if (extended !== 1) {
       log.warn({ epoch }, "leadership lost");

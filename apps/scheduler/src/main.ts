@@ -13,6 +13,7 @@ import {
   SchedulerConfig,
   startMetricsServer,
   trackClockSkew,
+  trackConnections,
 } from "@scheduler/core";
 import { createDb, createPool, databaseNow } from "@scheduler/db";
 import { Queue } from "bullmq";
@@ -67,12 +68,18 @@ const queue = new Queue<ExecutionMessage>(EXECUTION_QUEUE, {
   prefix: keys.bullPrefix,
 });
 
-const metrics = createMetrics({ process: "scheduler" });
+const metrics = createMetrics({
+  process: "scheduler",
+  tenantLabels: config.METRICS_TENANT_LABELS,
+});
+trackConnections(metrics, { postgres: pool, redis: [lockRedis, queueRedis] });
 const leader = new LeaderElector({
   onAttempt: (result) => {
     metrics.lockAcquisitions.inc({ lock: "leader", result });
     if (result === "acquired") metrics.leaderChanges.inc();
   },
+  onLockTimeout: () => metrics.lockTimeouts.inc({ lock: "leader" }),
+  failpoints,
   redis: lockRedis,
   db,
   log: logger.child({ component: "leader", instanceId }),
@@ -124,6 +131,7 @@ metrics.collectOnScrape(metrics.leader, () => {
 trackClockSkew(metrics, () => databaseNow(db));
 const metricsServer = await startMetricsServer({
   port: config.METRICS_PORT,
+  host: config.METRICS_HOST,
   registry: metrics.registry,
   health: () =>
     checkDependencies(

@@ -184,6 +184,8 @@ describe("claimExecution", () => {
     expect(await claimExecution(database.db, current!, "worker-b")).toEqual({
       kind: "skipped",
       errorMessage: "skipped: the job already has 1 running execution(s), its maxConcurrent is 1",
+      jobType: "http",
+      triggerType: current!.triggerType,
     });
     const [skipped] = await database.db
       .select()

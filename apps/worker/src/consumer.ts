@@ -73,9 +73,10 @@ function observeOutcome(
 ): void {
   if (!metrics) return;
   const { jobType: job_type, tenantId: tenant_id, triggerType: trigger_type } = labels;
-  metrics.jobExecutions.inc({ job_type, status, tenant_id });
+  const tenant = metrics.tenantLabels ? { tenant_id } : {};
+  metrics.jobExecutions.inc({ job_type, status, ...tenant });
   metrics.executions.inc({ job_type, status, trigger_type });
-  if (seconds !== null) metrics.executionDuration.observe({ job_type, tenant_id }, seconds);
+  if (seconds !== null) metrics.executionDuration.observe({ job_type, ...tenant }, seconds);
   if (status === "failed")
     metrics.failedJobs.inc({ job_type, error_type: errorType ?? "SYSTEM_ERROR" });
 }
@@ -163,7 +164,8 @@ async function processExecution(
   }
   if (claim.kind === "skipped") {
     options.stats.processed += 1;
-    const labels = { jobType: "unknown", tenantId: message.tenantId, triggerType: "unknown" };
+    const { jobType, triggerType } = claim;
+    const labels = { jobType, tenantId: message.tenantId, triggerType };
     observeOutcome(options.metrics, labels, "skipped", null, null);
     log.info({ reason: claim.errorMessage }, "execution skipped");
     return { kind: "done" };

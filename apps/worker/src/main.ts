@@ -15,6 +15,7 @@ import {
   redisKeys,
   startMetricsServer,
   trackClockSkew,
+  trackConnections,
   WorkerConfig,
 } from "@scheduler/core";
 import { createDb, createPool, databaseNow } from "@scheduler/db";
@@ -76,10 +77,8 @@ for (const r of [connection, subscriber]) {
 }
 const queue = new Queue<ExecutionMessage>(EXECUTION_QUEUE, { connection, prefix: keys.bullPrefix });
 
-const metrics = createMetrics({ process: "worker" });
-metrics.collectOnScrape(metrics.activeConnections, () => {
-  metrics.activeConnections.set({ kind: "postgres" }, pool.totalCount);
-});
+const metrics = createMetrics({ process: "worker", tenantLabels: config.METRICS_TENANT_LABELS });
+trackConnections(metrics, { postgres: pool, redis: [connection, subscriber] });
 trackClockSkew(metrics, () => databaseNow(db));
 
 const running = new RunningExecutions();
@@ -158,6 +157,7 @@ worker.on("error", (err) => logger.error({ err: err.message }, "worker error"));
 
 const metricsServer = await startMetricsServer({
   port: config.METRICS_PORT,
+  host: config.METRICS_HOST,
   registry: metrics.registry,
   health: () =>
     checkDependencies("scheduler-worker", {

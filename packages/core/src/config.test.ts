@@ -25,8 +25,31 @@ describe("loadConfig", () => {
       SCHEDULER_LOCK_TTL_MS: 10_000,
       MISFIRE_THRESHOLD_MS: 60_000,
       METRICS_PORT: 9465,
+      METRICS_HOST: "127.0.0.1",
+      METRICS_TENANT_LABELS: false,
     });
   });
+
+  it.each([
+    ["api", ApiConfig, { JWT_SECRET, CONFIG_ENCRYPTION_KEY }],
+    ["scheduler", SchedulerConfig, {}],
+    ["worker", WorkerConfig, { CONFIG_ENCRYPTION_KEY }],
+  ] as const)(
+    "keeps the %s metrics on loopback and free of tenant ids unless told",
+    (_, schema, env) => {
+      expect(loadConfig(schema, { DATABASE_URL, ...env })).toMatchObject({
+        METRICS_HOST: "127.0.0.1",
+        METRICS_TENANT_LABELS: false,
+      });
+      const opened = loadConfig(schema, {
+        DATABASE_URL,
+        ...env,
+        METRICS_HOST: "0.0.0.0",
+        METRICS_TENANT_LABELS: "true",
+      });
+      expect(opened).toMatchObject({ METRICS_HOST: "0.0.0.0", METRICS_TENANT_LABELS: true });
+    },
+  );
 
   it("coerces numbers and treats empty strings as unset", () => {
     const config = loadConfig(WorkerConfig, {

@@ -21,6 +21,16 @@ const Common = {
   NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
   /** Size of this process's PostgreSQL pool. (Default: 10) */
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /**
+   * Address the metrics port (METRICS_PORT: /metrics, /health, /livez, /readyz) binds. It
+   * has no authentication, so only this host reaches it unless set. (Default: 127.0.0.1)
+   */
+  METRICS_HOST: z.string().min(1).default("127.0.0.1"),
+  /**
+   * Label execution series with `tenant_id`: one tenant's activity becomes visible to
+   * whoever reads the metrics, and series grow with the tenants. (Default: false)
+   */
+  METRICS_TENANT_LABELS: z.stringbool().default(false),
 };
 
 const commaList = z

@@ -75,6 +75,7 @@ export {
 } from "./jobDefinition.js";
 export { createLogger, type Logger, REDACT_PATHS } from "./logger.js";
 export { Lru } from "./lru.js";
+export { METRIC_OWNERS } from "./metricOwners.js";
 export {
   createMetrics,
   EXECUTION_DURATION_BUCKETS,
@@ -89,6 +90,7 @@ export {
   startMetricsServer,
   TICK_DURATION_BUCKETS,
   trackClockSkew,
+  trackConnections,
 } from "./metrics.js";
 export { EXECUTION_QUEUE, redisKeys } from "./redisKeys.js";
 export { RepeatingTask } from "./repeatingTask.js";

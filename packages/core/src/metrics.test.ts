@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { METRIC_OWNERS } from "./metricOwners.js";
 import { createMetrics, type MetricsServer, startMetricsServer } from "./metrics.js";
 
 /** The metric names of the brief's "Prometheus指标收集" and "性能监控" sections. */
@@ -44,19 +45,35 @@ function samples(text: string, name: string): string[] {
 
 describe("createMetrics", () => {
   it.each(["api", "worker", "scheduler"] as const)(
-    "exposes every metric of the brief with help text in the %s process",
+    "exposes, with help text, exactly the service metrics the %s process owns",
     async (name) => {
       const text = await createMetrics({ process: name }).registry.metrics();
       const types = declaredTypes(text);
-      for (const metric of [...BRIEF_METRICS, "scheduler_clock_skew_seconds"]) {
-        expect(types.has(metric), metric).toBe(true);
+      const owned = Object.keys(METRIC_OWNERS).filter((m) => METRIC_OWNERS[m]!.includes(name));
+      const ours = [...types.keys()].filter((m) => m.startsWith("scheduler_"));
+      expect(ours.sort()).toEqual(owned.sort());
+      for (const metric of owned) {
         expect(text).toMatch(new RegExp(`^# HELP ${metric} \\S.+$`, "m"));
       }
-      expect(types.get("scheduler_execution_duration_seconds")).toBe("histogram");
-      expect(types.get("scheduler_job_executions_total")).toBe("counter");
-      expect(types.get("scheduler_queue_size")).toBe("gauge");
     },
   );
+
+  it("exposes every metric of the service's list in some process, with its type", async () => {
+    const types = new Map<string, string>();
+    for (const name of ["api", "worker", "scheduler"] as const) {
+      for (const [metric, type] of declaredTypes(
+        await createMetrics({ process: name }).registry.metrics(),
+      ))
+        types.set(metric, type);
+    }
+    for (const metric of [...BRIEF_METRICS, ...SCHEDULER_ONLY, "scheduler_clock_skew_seconds"]) {
+      expect(types.has(metric), metric).toBe(true);
+    }
+    expect(types.get("scheduler_execution_duration_seconds")).toBe("histogram");
+    expect(types.get("scheduler_job_executions_total")).toBe("counter");
+    expect(types.get("scheduler_queue_size")).toBe("gauge");
+    expect(types.get("scheduler_workers_alive")).toBe("gauge");
+  });
 
   it("adds the tick and leadership metrics to the scheduler only", async () => {
     const scheduler = declaredTypes(
@@ -85,8 +102,23 @@ describe("createMetrics", () => {
     }
   });
 
-  it("labels executions by job type, status and tenant, plus the process", async () => {
+  it("labels executions by job type and status, and refuses a tenant id, by default", async () => {
     const metrics = createMetrics({ process: "worker" });
+    expect(metrics.tenantLabels).toBe(false);
+    metrics.jobExecutions.inc({ job_type: "http", status: "completed" });
+    metrics.executionDuration.observe({ job_type: "http" }, 2);
+    expect(() =>
+      metrics.jobExecutions.inc({ job_type: "http", status: "completed", tenant_id: "t-1" }),
+    ).toThrow(/tenant_id/);
+    const text = await metrics.registry.metrics();
+    expect(samples(text, "scheduler_job_executions_total")).toEqual([
+      'scheduler_job_executions_total{job_type="http",status="completed",app="worker"} 1',
+    ]);
+    expect(text).not.toContain("tenant_id");
+  });
+
+  it("labels executions by tenant too when tenant labels are on", async () => {
+    const metrics = createMetrics({ process: "worker", tenantLabels: true });
     metrics.jobExecutions.inc({ job_type: "http", status: "completed", tenant_id: "t-1" });
     metrics.executionDuration.observe({ job_type: "http", tenant_id: "t-1" }, 2);
     const text = await metrics.registry.metrics();
@@ -100,8 +132,8 @@ describe("createMetrics", () => {
   });
 
   it.each([
-    ["jobExecutions", ["job_type", "status", "tenant_id"]],
-    ["executionDuration", ["job_type", "tenant_id"]],
+    ["jobExecutions", ["job_type", "status"]],
+    ["executionDuration", ["job_type"]],
     ["queueSize", ["queue_name", "state"]],
     ["operations", ["operation", "status"]],
     ["operationDuration", ["operation"]],
@@ -116,6 +148,7 @@ describe("createMetrics", () => {
     ["memoryUsage", []],
     ["cpuUsage", []],
     ["clockSkew", []],
+    ["workersAlive", []],
   ] as const)("declares %s with the labels %j and no others", (field, labels) => {
     const metric = createMetrics({ process: "api" })[field] as unknown as { labelNames: string[] };
     expect(metric.labelNames).toEqual(labels);
@@ -123,7 +156,7 @@ describe("createMetrics", () => {
 
   it("refuses an execution id as a label", () => {
     const metrics = createMetrics({ process: "worker" });
-    const labels = { job_type: "http", status: "failed", tenant_id: "t", execution_id: "x" };
+    const labels = { job_type: "http", status: "failed", execution_id: "x" };
     expect(() => metrics.jobExecutions.inc(labels as never)).toThrow(/execution_id/);
   });
 
@@ -222,6 +255,28 @@ describe("startMetricsServer", () => {
     expect(await res.json()).toEqual({ status: "unhealthy", error: "redis down" });
   });
 
+  it("answers /livez 200 without calling the health check, and /readyz as /health", async () => {
+    let calls = 0;
+    server = await startMetricsServer({
+      port: 0,
+      host: "127.0.0.1",
+      registry: createMetrics({ process: "worker" }).registry,
+      health: async () => {
+        calls += 1;
+        return { status: 503, body: { status: "unhealthy", dependencies: { redis: false } } };
+      },
+    });
+    const base = `http://127.0.0.1:${server.port}`;
+    const live = await fetch(`${base}/livez`);
+    expect(live.status).toBe(200);
+    expect(await live.json()).toEqual({ status: "alive" });
+    expect(calls).toBe(0);
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ status: "unhealthy", dependencies: { redis: false } });
+    expect(calls).toBe(1);
+  });
+
   it("answers 404 for other paths and methods, and for /health without a callback", async () => {
     server = await startMetricsServer({
       port: 0,
@@ -231,6 +286,7 @@ describe("startMetricsServer", () => {
     const base = `http://127.0.0.1:${server.port}`;
     for (const [method, path] of [
       ["GET", "/health"],
+      ["GET", "/readyz"],
       ["GET", "/"],
       ["GET", "/metricsx"],
       ["POST", "/metrics"],

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { METRIC_OWNERS } from "./metricOwners.js";
 
 /** The process a registry belongs to; exposed as the `app` label on every series. */
 export type MetricsProcess = "api" | "scheduler" | "worker";
@@ -18,9 +19,14 @@ export const TICK_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
  */
 export interface Metrics {
   registry: Registry;
-  /** scheduler_job_executions_total: finished executions per tenant; status completed|failed|cancelled|skipped. */
+  /**
+   * Whether the execution series carry `tenant_id` (MetricsOptions.tenantLabels). When
+   * false their label set has no tenant_id, and a value given for it is refused.
+   */
+  tenantLabels: boolean;
+  /** scheduler_job_executions_total: finished executions; status completed|failed|cancelled|skipped; tenant_id only with tenantLabels. */
   jobExecutions: Counter<"job_type" | "status" | "tenant_id">;
-  /** scheduler_execution_duration_seconds: run time of one finished execution, retries included. */
+  /** scheduler_execution_duration_seconds: run time of one finished execution, retries included; tenant_id only with tenantLabels. */
   executionDuration: Histogram<"job_type" | "tenant_id">;
   /** scheduler_queue_size: queue jobs by BullMQ state (waiting, delayed, prioritized, active, paused). */
   queueSize: Gauge<"queue_name" | "state">;
@@ -46,7 +52,9 @@ export interface Metrics {
   memoryUsage: Gauge;
   /** scheduler_cpu_usage_percent: CPU time since the previous scrape over wall time (100 = one core). */
   cpuUsage: Gauge;
-  /** scheduler_active_connections: open connections by kind (postgres, redis, http). */
+  /** scheduler_workers_alive: workers whose heartbeat is current (GET /workers), read on scrape. */
+  workersAlive: Gauge;
+  /** scheduler_active_connections: open connections by kind: postgres (the pool), redis (this process's clients that are up). */
   activeConnections: Gauge<"kind">;
   /** scheduler_clock_skew_seconds: PostgreSQL clock minus this process's clock (RELIABILITY rule 7). */
   clockSkew: Gauge;
@@ -76,6 +84,11 @@ export interface SchedulerMetrics extends Metrics {
 
 export interface MetricsOptions {
   process: MetricsProcess;
+  /**
+   * Label execution series with tenant_id (METRICS_TENANT_LABELS): the exposition then
+   * tells each tenant's activity to whoever reads it. (Default: false)
+   */
+  tenantLabels?: boolean;
   /** Longest a collectOnScrape read may take, in ms. (Default: 2000) */
   collectTimeoutMs?: number;
 }
@@ -91,7 +104,8 @@ export function createMetrics(options: MetricsOptions): Metrics | SchedulerMetri
   const registry = new Registry();
   registry.setDefaultLabels({ app: options.process });
   collectDefaultMetrics({ register: registry });
-  const registers = [registry];
+  // Registered below, each in the processes that own it (METRIC_OWNERS).
+  const registers: Registry[] = [];
   const timeoutMs = options.collectTimeoutMs ?? 2000;
   const reads = new Map<Gauge<string>, Array<() => unknown>>();
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => {
@@ -108,18 +122,21 @@ export function createMetrics(options: MetricsOptions): Metrics | SchedulerMetri
 
   let cpuAt = process.hrtime.bigint();
   let cpuBase = process.cpuUsage();
+  const tenantLabels = options.tenantLabels ?? false;
+  const tenant = tenantLabels ? (["tenant_id"] as const) : [];
   const metrics: Metrics = {
     registry,
+    tenantLabels,
     jobExecutions: new Counter({
       name: "scheduler_job_executions_total",
-      help: "Finished executions by job type, final status (completed, failed, cancelled, skipped) and tenant",
-      labelNames: ["job_type", "status", "tenant_id"],
+      help: `Finished executions by job type, final status (completed, failed, cancelled, skipped)${tenantLabels ? " and tenant" : ""}`,
+      labelNames: ["job_type", "status", ...tenant],
       registers,
     }),
     executionDuration: new Histogram({
       name: "scheduler_execution_duration_seconds",
       help: "Run time of finished executions in seconds, retries and backoff included",
-      labelNames: ["job_type", "tenant_id"],
+      labelNames: ["job_type", ...tenant],
       buckets: EXECUTION_DURATION_BUCKETS,
       registers,
     }),
@@ -199,9 +216,13 @@ export function createMetrics(options: MetricsOptions): Metrics | SchedulerMetri
         cpuBase = process.cpuUsage();
       },
     }),
+    workersAlive: gauge(
+      "scheduler_workers_alive",
+      "Worker processes whose heartbeat is current (three periods), as GET /workers lists them",
+    ),
     activeConnections: gauge(
       "scheduler_active_connections",
-      "Open connections by kind (postgres, redis, http)",
+      "Open connections by kind: postgres (the pool's), redis (this process's clients that are up)",
       ["kind"],
     ),
     clockSkew: gauge(
@@ -214,7 +235,7 @@ export function createMetrics(options: MetricsOptions): Metrics | SchedulerMetri
       list.push(read);
     },
   };
-  if (options.process !== "scheduler") return metrics;
+  if (options.process !== "scheduler") return registerOwned(metrics, options.process);
 
   const scheduler: SchedulerMetrics = {
     ...metrics,
@@ -247,7 +268,20 @@ export function createMetrics(options: MetricsOptions): Metrics | SchedulerMetri
       registers,
     }),
   };
-  return scheduler;
+  return registerOwned(scheduler, options.process);
+}
+
+/** Registers each metric of `metrics` that `process` owns (METRIC_OWNERS). */
+function registerOwned<M extends Metrics>(metrics: M, process: MetricsProcess): M {
+  for (const value of Object.values(metrics)) {
+    if (!(value instanceof Counter || value instanceof Gauge || value instanceof Histogram))
+      continue;
+    const name = (value as unknown as { name: string }).name;
+    const owners = METRIC_OWNERS[name];
+    if (!owners) throw new Error(`metric ${name} has no entry in METRIC_OWNERS`);
+    if (owners.includes(process)) metrics.registry.registerMetric(value);
+  }
+  return metrics;
 }
 
 /** Runs every read, each bounded by timeoutMs; failures leave the gauge as it was. */
@@ -273,10 +307,13 @@ export interface HealthReport {
 export interface MetricsServerOptions {
   /** 0 picks a free port (see MetricsServer.port). */
   port: number;
-  /** Bind address. (Default: 0.0.0.0) */
+  /** Bind address (METRICS_HOST): the endpoints have no authentication. (Default: 127.0.0.1) */
   host?: string;
   registry: Registry;
-  /** Served at GET /health when given; answers 503 when it throws or takes over 4 s. */
+  /**
+   * Served at GET /health and GET /readyz when given; answers 503 when it throws or
+   * takes over 4 s. GET /livez answers 200 regardless, calling nothing.
+   */
   health?: () => Promise<HealthReport>;
 }
 
@@ -289,7 +326,11 @@ export interface MetricsServer {
 
 const HEALTH_TIMEOUT_MS = 4000;
 
-/** Serves GET /metrics (Prometheus text) and GET /health on a plain node:http server. */
+/**
+ * Serves GET /metrics (Prometheus text), GET /health and /readyz (the dependency checks)
+ * and GET /livez (the process answers; no dependency is called, so an orchestrator does
+ * not restart every instance while the database is down) on a plain node:http server.
+ */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const server = createServer((req, res) => {
     handle(options, req, res).catch((error: unknown) => {
@@ -300,7 +341,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port, options.host ?? "0.0.0.0", () => {
+    server.listen(options.port, options.host ?? "127.0.0.1", () => {
       server.off("error", reject);
       resolve();
     });
@@ -331,7 +372,10 @@ async function handle(
     const text = await options.registry.metrics();
     return send(res, 200, options.registry.contentType, text);
   }
-  if (readable && path === "/health" && options.health) {
+  if (readable && path === "/livez") {
+    return send(res, 200, "application/json", JSON.stringify({ status: "alive" }));
+  }
+  if (readable && (path === "/health" || path === "/readyz") && options.health) {
     const report = await withTimeout(options.health, HEALTH_TIMEOUT_MS).then(
       (value) => value as HealthReport,
       (error: unknown) => ({
@@ -366,5 +410,20 @@ export function trackClockSkew(metrics: Metrics, databaseNow: () => Promise<Date
     const before = Date.now();
     const dbNow = await databaseNow();
     metrics.clockSkew.set((dbNow.getTime() - (before + Date.now()) / 2) / 1000);
+  });
+}
+
+/**
+ * Keeps `scheduler_active_connections` current on scrape: the PostgreSQL pool's open
+ * connections and this process's Redis connections that are up (ioredis status `ready`).
+ */
+export function trackConnections(
+  metrics: Metrics,
+  sources: { postgres: { totalCount: number }; redis: readonly { status: string }[] },
+): void {
+  metrics.collectOnScrape(metrics.activeConnections, () => {
+    metrics.activeConnections.set({ kind: "postgres" }, sources.postgres.totalCount);
+    const ready = sources.redis.filter((client) => client.status === "ready").length;
+    metrics.activeConnections.set({ kind: "redis" }, ready);
   });
 }

@@ -39,6 +39,27 @@ describe("Prometheus rules and the Grafana dashboard", () => {
     expect(used.filter((name) => !exported.has(name))).toEqual([]);
   });
 
+  it("never group by tenant_id, which the processes leave out by default", () => {
+    const text = `${infra("grafana/dashboards/scheduler.json")}\n${infra("prometheus/alerts.yml")}`;
+    expect(text).not.toContain("tenant_id");
+  });
+
+  it("give every alert rule a unit test in which it fires", () => {
+    const rules = [...infra("prometheus/alerts.yml").matchAll(/^\s+- alert: (\w+)$/gm)].map(
+      ([, name]) => name!,
+    );
+    // An alert_rule_test entry whose exp_alerts lists at least one alert.
+    const fired = new Set(
+      [
+        ...infra("prometheus/alerts.test.yml").matchAll(
+          /alertname: (\w+)\n\s+exp_alerts:\n\s+- exp_labels:/g,
+        ),
+      ].map(([, name]) => name!),
+    );
+    expect(rules.length).toBeGreaterThanOrEqual(8);
+    expect(rules.filter((rule) => !fired.has(rule))).toEqual([]);
+  });
+
   it("hold the brief's four alerts", () => {
     const rules = infra("prometheus/alerts.yml");
     for (const alert of [
@@ -46,6 +67,7 @@ describe("Prometheus rules and the Grafana dashboard", () => {
       "SchedulerQueueBacklog",
       "SchedulerHighMemoryUsage",
       "SchedulerLockTimeouts",
+      "SchedulerNoWorker",
     ]) {
       expect(rules).toContain(`alert: ${alert}`);
     }

@@ -19,8 +19,11 @@ export function redisKeys(prefix: string) {
     schedulerHeartbeat: (instanceId: string) => `${prefix}:schedulers:${instanceId}`,
     /** Per-tenant request counter of one rate-limit window. */
     rateLimit: (tenantId: string, window: number) => `${prefix}:ratelimit:${tenantId}:${window}`,
-    /** Short-lived key the health check sets and deletes to prove locking works. */
-    healthCheck: `${prefix}:health:lock`,
+    /**
+     * Short-lived key one health probe sets and deletes to prove locking works; one per
+     * probe, so concurrent probes never see each other's key.
+     */
+    healthCheck: (probeId: string) => `${prefix}:health:lock:${probeId}`,
   };
 }
 

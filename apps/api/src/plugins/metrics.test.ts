@@ -1,5 +1,12 @@
 import { randomUUID } from "node:crypto";
-import { ApiConfig, createLogger, createMetrics, loadConfig } from "@scheduler/core";
+import {
+  ApiConfig,
+  createLogger,
+  createMetrics,
+  loadConfig,
+  redisKeys,
+  type WorkerHeartbeat,
+} from "@scheduler/core";
 import { test as it, TEST_CONFIG_ENCRYPTION_KEY } from "@scheduler/testkit";
 import { Redis } from "ioredis";
 import { describe, expect } from "vitest";
@@ -47,6 +54,55 @@ describe("API metrics", () => {
         /scheduler_queue_size\{queue_name="executions",state="waiting",app="api"\} 0/,
       );
       expect(text).not.toContain(missing);
+    } finally {
+      await app.close();
+      redis.disconnect();
+    }
+  });
+
+  it("gauges the workers whose heartbeat is current, 0 when none is", async ({
+    database,
+    testRedis,
+  }) => {
+    const prefix = `${testRedis.prefix}.alive`;
+    const config = loadConfig(ApiConfig, {
+      DATABASE_URL: database.url,
+      REDIS_KEY_PREFIX: prefix,
+      JWT_SECRET: TEST_JWT_SECRET,
+      CONFIG_ENCRYPTION_KEY: TEST_CONFIG_ENCRYPTION_KEY,
+    });
+    const redis = new Redis(testRedis.url, { maxRetriesPerRequest: 1 });
+    const metrics = createMetrics({ process: "api" });
+    const app = await buildApp(config, {
+      db: database.db,
+      redis,
+      logger: createLogger({ name: "t", level: "silent" }),
+      metrics,
+    });
+    const alive = async () =>
+      /^scheduler_workers_alive\{app="api"\} (\d+)$/m.exec(await metrics.registry.metrics())?.[1];
+    try {
+      expect(await alive()).toBe("0");
+      const keys = redisKeys(prefix);
+      const beat = (id: string, at: Date): WorkerHeartbeat => ({
+        id,
+        host: "h",
+        pid: 1,
+        concurrency: 1,
+        active: 0,
+        processed: 0,
+        failed: 0,
+        startedAt: at.toISOString(),
+        lastHeartbeatAt: at.toISOString(),
+        heartbeatMs: 5000,
+      });
+      const now = new Date();
+      const stale = new Date(now.getTime() - 60_000);
+      await redis.set(keys.workerHeartbeat("w-live"), JSON.stringify(beat("w-live", now)));
+      await redis.zadd(keys.workersIndex, now.getTime(), "w-live");
+      await redis.set(keys.workerHeartbeat("w-gone"), JSON.stringify(beat("w-gone", stale)));
+      await redis.zadd(keys.workersIndex, stale.getTime(), "w-gone");
+      expect(await alive()).toBe("1");
     } finally {
       await app.close();
       redis.disconnect();

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { checkDependencies, type HealthReport } from "@scheduler/core";
 import { countActiveJobs, type Db } from "@scheduler/db";
 import type { Queue } from "bullmq";
@@ -9,7 +10,8 @@ export interface HealthDeps {
   redis: Redis;
   queue: Queue;
   port: number;
-  healthKey: string;
+  /** The key one probe's lock check sets, named by the probe's own id. */
+  healthKey: (probeId: string) => string;
 }
 
 /** The dependency checks of API.md §Health: 200 when all pass, 503 otherwise. */
@@ -20,11 +22,13 @@ export function checkHealth(deps: HealthDeps): Promise<HealthReport> {
       database: () => countActiveJobs(deps.db),
       redis: () => deps.redis.ping(),
       jobQueue: () => deps.queue.getJobCounts("waiting", "delayed", "prioritized", "active"),
+      // Each probe takes and releases a lock of its own: a shared key made concurrent
+      // probes fail one another.
       distributedLock: async () => {
-        const token = `${process.pid}-${Date.now()}`;
-        const taken = await deps.redis.set(deps.healthKey, token, "PX", 5000, "NX");
-        if (taken !== "OK") throw new Error("health lock held");
-        await deps.redis.del(deps.healthKey);
+        const key = deps.healthKey(randomUUID());
+        const taken = await deps.redis.set(key, "1", "PX", 5000, "NX");
+        if (taken !== "OK") throw new Error("health lock not taken");
+        await deps.redis.del(key);
       },
     },
     ({ database, jobQueue }) => ({
@@ -40,7 +44,12 @@ export function checkHealth(deps: HealthDeps): Promise<HealthReport> {
   );
 }
 
-/** GET /health and GET /internal/health, without auth. */
+/**
+ * Without auth: GET /health and GET /internal/health (API.md §Health); GET /readyz, the
+ * same dependency checks for an orchestrator's readiness probe; GET /livez, 200 while
+ * the process serves requests, calling no dependency (a liveness probe that failed
+ * with the database would restart every instance during a database outage).
+ */
 export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Promise<void> {
   const handler = async (_request: unknown, reply: import("fastify").FastifyReply) => {
     const report = await checkHealth(deps);
@@ -48,4 +57,6 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
   };
   app.get("/health", handler);
   app.get("/internal/health", handler);
+  app.get("/readyz", handler);
+  app.get("/livez", async () => ({ status: "alive" }));
 }

@@ -49,7 +49,8 @@ async function listHeartbeats<T extends { heartbeatMs: number }>(
   return listed;
 }
 
-function listWorkers(ctx: ApiContext, now: Date) {
+/** The workers with a heartbeat entry, each marked alive or not (GET /workers). */
+export function listWorkers(ctx: ApiContext, now: Date) {
   return listHeartbeats<WorkerHeartbeat>(
     ctx,
     ctx.keys.workersIndex,

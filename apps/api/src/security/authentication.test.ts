@@ -140,6 +140,8 @@ describe("authentication", () => {
     expect(routes.filter((r) => !isTenant(r) && !isInternal(r))).toEqual([
       "GET /health",
       "GET /internal/health",
+      "GET /readyz",
+      "GET /livez",
     ]);
   });
 

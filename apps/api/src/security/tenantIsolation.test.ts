@@ -113,6 +113,12 @@ const cases: Record<string, Case> = {
   "GET /internal/health": async ({ call }) => {
     expect((await call({ method: "GET", url: "/internal/health" })).status).toBeLessThan(600);
   },
+  "GET /livez": async ({ call }) => {
+    expect((await call({ method: "GET", url: "/livez" })).status).toBe(200);
+  },
+  "GET /readyz": async ({ call }) => {
+    expect((await call({ method: "GET", url: "/readyz" })).status).toBeLessThan(600);
+  },
 
   "POST /api/v1/scheduler/jobs": async ({ w, call }) => {
     // The name A uses is free for B: a 409 would tell B that A has such a job.

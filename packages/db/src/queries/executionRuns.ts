@@ -24,7 +24,13 @@ export type ExecutionClaim =
       /** It was already running: a crashed worker's attempt delivered again (retryCount +1). */
       redelivered: boolean;
     }
-  | { kind: "skipped"; errorMessage: string }
+  | {
+      kind: "skipped";
+      errorMessage: string;
+      /** The job's type and the execution's trigger type, for its metrics. */
+      jobType: string;
+      triggerType: string;
+    }
   /** Ended already (cancelled, finished by an earlier delivery) or deleted with its job. */
   | { kind: "gone" };
 
@@ -143,7 +149,12 @@ export async function claimExecution(
   const row = started?.rows[0] as Record<string, unknown> | undefined;
   if (!row) return { kind: "gone" };
   if (row.status === "skipped")
-    return { kind: "skipped", errorMessage: row.error_message as string };
+    return {
+      kind: "skipped",
+      errorMessage: row.error_message as string,
+      jobType: row.job__job_type as string,
+      triggerType: row.trigger_type as string,
+    };
   return { kind: "run", ...runOf(row), redelivered: row.claim__was === "running" };
 }
 
