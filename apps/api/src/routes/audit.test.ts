@@ -112,16 +112,17 @@ describe("audit trail", () => {
       method: "PUT",
       url: `${API}/jobs/${job.id}`,
       headers: h,
-      payload: { cronExpression: "0 0 3 * * *", config: secretConfig(`${SECRET}-rotated`) },
+      payload: { cronExpression: "30 0 3 * * *", config: secretConfig(`${SECRET}-rotated`) },
     });
     expect(updated.event).toMatchObject({ ...user, action: "job.update", target_id: job.id });
-    // Only what changed: the schedule, its next fire time, and the config (its secret).
+    // Only what changed: the schedule, its next fire time (second 30: never the old
+    // schedule's, even at 03:00), and the config (its secret).
     expect(Object.keys(updated.event.changes).sort()).toEqual(
       ["config", "cronExpression", "nextExecutionAt"].sort(),
     );
     expect(updated.event.changes.cronExpression).toEqual({
       from: "0 */5 * * * *",
-      to: "0 0 3 * * *",
+      to: "30 0 3 * * *",
     });
 
     const triggered = await auditedCall(app, pool, {
