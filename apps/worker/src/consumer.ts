@@ -10,7 +10,7 @@ import {
   toError,
 } from "@scheduler/core";
 import {
-  claimExecution,
+  claimExecutions,
   type Db,
   type ExecutionClaim,
   type ExecutionKey,
@@ -22,6 +22,7 @@ import {
 } from "@scheduler/db";
 import { DelayedError, type Job } from "bullmq";
 import { runAttempts } from "./attempts.js";
+import { ClaimBatches } from "./claimBatches.js";
 import type { DbGate } from "./dbGate.js";
 import { withDbRetry } from "./dbRetry.js";
 import { type ExecutorSettings, openJob } from "./executors.js";
@@ -81,6 +82,7 @@ function observeOutcome(
 
 /** The options and what the processor keeps across executions. */
 interface Consumer extends ConsumerOptions {
+  claims: ClaimBatches;
   terminalWrites: TerminalWrites;
 }
 
@@ -95,9 +97,12 @@ const HAND_BACK_DELAY_MS = 5000;
  * handed back (delayed) instead of failed, so no accepted execution is lost.
  */
 export function createProcessor(consumerOptions: ConsumerOptions) {
-  const { db, dbGate } = consumerOptions;
+  const { db, dbGate, workerId } = consumerOptions;
   const options: Consumer = {
     ...consumerOptions,
+    claims: new ClaimBatches({
+      claimBatch: (keys) => dbGate.run(() => claimExecutions(db, keys, workerId)),
+    }),
     terminalWrites: new TerminalWrites({
       writeBatch: (finishes) => dbGate.run(() => finishExecutions(db, finishes)),
       writeOne: ({ key, outcome }) => dbGate.run(() => finishExecution(db, key, outcome)),
@@ -176,22 +181,18 @@ async function processExecution(
 
 /** The claim, or undefined when the database stayed unreachable. */
 async function claimOrGiveUp(
-  options: ConsumerOptions,
+  options: Consumer,
   message: ExecutionMessage,
   log: Logger,
   retrying: Retrying,
 ): Promise<ExecutionClaim | undefined> {
-  const { db, dbGate, workerId } = options;
+  const { claims } = options;
   const key = {
     id: message.executionRowId,
     scheduledAt: message.scheduledAt === undefined ? undefined : new Date(message.scheduledAt),
   };
   try {
-    return await withDbRetry(
-      "claim",
-      () => dbGate.run(() => claimExecution(db, key, workerId)),
-      retrying,
-    );
+    return await withDbRetry("claim", () => claims.claim(key), retrying);
   } catch (error) {
     log.error(
       { err: toError(error).message },

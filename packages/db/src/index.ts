@@ -21,7 +21,10 @@ export {
   type SlotExecution,
 } from "./queries/claims.js";
 export {
+  CLAIM_PLAN_SETTINGS,
+  type ClaimKey,
   claimExecution,
+  claimExecutions,
   type ExecutionClaim,
   type ExecutionKey,
   failOrphanedExecution,
