@@ -26,12 +26,14 @@ export {
   claimExecution,
   claimExecutions,
   type ExecutionClaim,
+  type RunnableJob,
+} from "./queries/executionClaims.js";
+export {
   type ExecutionKey,
   failOrphanedExecution,
   findCancelledExecutionIds,
   findOrphanedExecutions,
   type OrphanedExecution,
-  type RunnableJob,
   recordRetry,
   updateExecutionProgress,
 } from "./queries/executionRuns.js";
