@@ -93,6 +93,31 @@ describe("claimExecutions (a batch)", () => {
     expect(claims.get(pending!.id)).toMatchObject({ kind: "skipped" });
   });
 
+  test("claims in one batch the keys without a slot, with the wrong slot, and those that name no row", async ({
+    database,
+  }) => {
+    const job = await insertJob(database.db, 5);
+    const [plain, unslotted, misslotted] = await insertPending(database.db, job, 3);
+    const claims = await claimExecutions(
+      database.db,
+      [
+        plain!,
+        { id: unslotted!.id },
+        { id: misslotted!.id, scheduledAt: new Date(Date.now() - 3_600_000) },
+        { id: randomUUID(), scheduledAt: new Date() },
+        { id: "not-a-uuid", scheduledAt: new Date() },
+      ],
+      "worker-a",
+    );
+    expect([...claims.keys()].sort()).toEqual([plain!.id, unslotted!.id, misslotted!.id].sort());
+    for (const row of [plain!, unslotted!, misslotted!]) {
+      expect(claims.get(row.id)).toMatchObject({
+        kind: "run",
+        execution: { id: row.id, scheduledAt: row.scheduledAt, status: "running" },
+      });
+    }
+  });
+
   test("lets exactly one of two workers' batches take a job's last slot", async ({ database }) => {
     for (let round = 0; round < 5; round++) {
       const job = await insertJob(database.db, 2);
