@@ -10,7 +10,7 @@ import {
   toError,
 } from "@scheduler/core";
 import {
-  claimExecution,
+  claimExecutions,
   type Db,
   type ExecutionClaim,
   type ExecutionKey,
@@ -21,6 +21,7 @@ import {
 } from "@scheduler/db";
 import { DelayedError, type Job, UnrecoverableError } from "bullmq";
 import { type AttemptResult, runAttempt } from "./attempts.js";
+import { ClaimBatches } from "./claimBatches.js";
 import type { DbGate } from "./dbGate.js";
 import { withDbRetry } from "./dbRetry.js";
 import { type ExecutorSettings, openJob } from "./executors.js";
@@ -83,6 +84,7 @@ function observeOutcome(
 
 /** The options and what the processor keeps across executions. */
 interface Consumer extends ConsumerOptions {
+  claims: ClaimBatches;
   terminalWrites: TerminalWrites;
 }
 
@@ -108,9 +110,12 @@ type Next =
  * nothing runs twice for a write.
  */
 export function createProcessor(consumerOptions: ConsumerOptions) {
-  const { db, dbGate } = consumerOptions;
+  const { db, dbGate, workerId } = consumerOptions;
   const options: Consumer = {
     ...consumerOptions,
+    claims: new ClaimBatches({
+      claimBatch: (keys) => dbGate.run(() => claimExecutions(db, keys, workerId)),
+    }),
     terminalWrites: new TerminalWrites({
       writeBatch: (finishes) => dbGate.run(() => finishExecutions(db, finishes)),
       writeOne: ({ key, outcome }) => dbGate.run(() => finishExecution(db, key, outcome)),
@@ -241,22 +246,18 @@ async function writeUnrecorded(
 
 /** The claim, or undefined when the database stayed unreachable. */
 async function claimOrGiveUp(
-  options: ConsumerOptions,
+  options: Consumer,
   message: ExecutionMessage,
   log: Logger,
   retrying: Retrying,
 ): Promise<ExecutionClaim | undefined> {
-  const { db, dbGate, workerId } = options;
+  const { claims } = options;
   const key = {
     id: message.executionRowId,
     scheduledAt: message.scheduledAt === undefined ? undefined : new Date(message.scheduledAt),
   };
   try {
-    return await withDbRetry(
-      "claim",
-      () => dbGate.run(() => claimExecution(db, key, workerId)),
-      retrying,
-    );
+    return await withDbRetry("claim", () => claims.claim(key), retrying);
   } catch (error) {
     log.error(
       { err: toError(error).message },

@@ -193,8 +193,11 @@ export const WorkerConfig = z.object({
   WORKER_SHUTDOWN_GRACE_MS: ms(30_000, 0),
   /** How often a worker writes its heartbeat, in ms. (Default: 5000) */
   WORKER_HEARTBEAT_MS: ms(5000, 100),
-  /** Executions one worker process runs at once. (Default: 50) */
-  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
+  /**
+   * Executions one worker process runs at once. (Default: 200; docs/decisions.md,
+   * "Worker defaults")
+   */
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(200),
   /** This worker's id in execution rows and heartbeats. (Default: '<hostname>-<pid>') */
   WORKER_ID: z.string().min(1).max(100).optional(),
   /** Prometheus port of the worker process. (Default: 9466) */

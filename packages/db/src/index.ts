@@ -28,14 +28,19 @@ export {
   type SlotExecution,
 } from "./queries/claims.js";
 export {
+  CLAIM_PLAN_SETTINGS,
+  type ClaimKey,
   claimExecution,
+  claimExecutions,
   type ExecutionClaim,
+  type RunnableJob,
+} from "./queries/executionClaims.js";
+export {
   type ExecutionKey,
   failOrphanedExecution,
   findCancelledExecutionIds,
   findOrphanedExecutions,
   type OrphanedExecution,
-  type RunnableJob,
   updateExecutionProgress,
 } from "./queries/executionRuns.js";
 export {

@@ -8,7 +8,7 @@ import { isUniqueViolation } from "./client.js";
 import { databaseNow, insertSlotExecutions } from "./queries/claims.js";
 import { insertExecutions } from "./queries/executions.js";
 import { insertJob } from "./queries/jobs.js";
-import { listPartitions, maintainPartitions } from "./queries/partitions.js";
+import { HOT_TABLE_AUTOVACUUM, listPartitions, maintainPartitions } from "./queries/partitions.js";
 
 const TABLES = ["job_executions", "execution_rollups", "audit_events"] as const;
 const MIGRATE_CLI = fileURLToPath(new URL("./migrateCli.ts", import.meta.url));
@@ -84,6 +84,39 @@ describe("maintainPartitions", () => {
         `${table} has a DEFAULT partition`,
       ).toBe(true);
     }
+  });
+
+  it("gives the hot tables and every partition of theirs, made then or later, their autovacuum settings", async () => {
+    const { db, pool } = await database();
+    await maintainPartitions(db, {
+      now: utc("2031-05-20T12:00:00Z"),
+      retentionDays: FAR,
+      monthsAhead: 1,
+    });
+    await pool.query("DROP TABLE execution_rollups_default");
+    await maintainPartitions(db, {
+      now: utc("2031-05-20T12:00:00Z"),
+      retentionDays: FAR,
+      monthsAhead: 1,
+    });
+    const { rows } = await pool.query<{ name: string; options: string[] | null }>(
+      `SELECT c.relname AS name, c.reloptions AS options FROM pg_class c
+        WHERE c.oid = 'scheduled_jobs'::regclass
+           OR c.oid IN (SELECT inhrelid FROM pg_inherits
+             WHERE inhparent IN ('job_executions'::regclass, 'execution_rollups'::regclass))`,
+    );
+    const names = rows.map((r) => r.name);
+    expect(names).toContain("job_executions_y2031m06");
+    expect(names).toContain("execution_rollups_default");
+    expect(names).toContain("job_executions_default");
+    for (const row of rows)
+      expect(row.options?.sort(), row.name).toEqual([...HOT_TABLE_AUTOVACUUM].sort());
+    const audit = await listPartitions(db, "audit_events");
+    const { rows: auditOptions } = await pool.query<{ options: string[] | null }>(
+      "SELECT reloptions AS options FROM pg_class WHERE relname = ANY($1)",
+      [audit.map((p) => p.name)],
+    );
+    expect(auditOptions.every((r) => r.options === null)).toBe(true);
   });
 
   it("creates the current month and the months ahead that are missing, and only those", async () => {
