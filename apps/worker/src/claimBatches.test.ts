@@ -63,6 +63,8 @@ describe("claimExecutions (a batch)", () => {
     expect(claims.get(second!.id)).toEqual({
       kind: "skipped",
       errorMessage: "skipped: the job already has 1 running execution(s), its maxConcurrent is 1",
+      jobType: "http",
+      triggerType: "manual",
     });
   });
 
