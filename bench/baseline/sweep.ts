@@ -127,9 +127,16 @@ const rows = setups.map((s) => {
     s === best.s ? "**best**" : "",
   ];
 });
+const busy = results.filter((r) => r.busyBeforePercent > 30).length;
 const body = [
   ...environment,
   "",
+  ...(busy > 0
+    ? [
+        `**Noisy:** ${busy} of ${results.length} runs started with the machine over 30 % busy (others' work): the grid measures the machine's load as much as the setups; rerun when it is quiet.`,
+        "",
+      ]
+    : []),
   `Each setup: a fresh database and prefix, the baseline worker (bullmq-latest, keep-alive undici pool, one INSERT and one UPDATE of history per run) warm, then a ${how}. ${minutes.toFixed(1)} min in all. Best: concurrency ${best.s.concurrency}, pool ${best.s.poolSize}, ${num(best.rate.median, 0)}/s${values["no-save"] ? " (not saved: --no-save)" : `, saved to ${TUNED_FILE.replace(/^.*\/bench\//, "bench/")}: the workloads' baseline runs with it`}.`,
   "",
   table(
