@@ -33,18 +33,21 @@ function line(
 ): string[] {
   const { better, digits } = options;
   const r = baseline && better ? ratio(ours, baseline, better) : Number.NaN;
+  // A throughput row with no target of its own still has the floor: ahead of the baseline.
+  const floorOnly = options.floor && !options.met;
+  const met = floorOnly ? () => Number.isFinite(r) && r > 1 : options.met;
   let status = "";
   if (ours.runs === 0) status = "not run";
-  else if (options.met) status = options.met(ours, baseline) ? "met" : "**missed**";
-  if (options.floor && Number.isFinite(r)) status += r > 1 ? " (ahead)" : " (**behind**)";
+  else if (met) status = met(ours, baseline) ? "met" : "**missed**";
+  if (options.floor && !floorOnly && Number.isFinite(r) && r <= 1) status += ", **behind**";
   return [
     workload,
     figure,
     showSpread(ours, digits),
     baseline ? showSpread(baseline, digits) : "—",
     Number.isFinite(r) ? showRatio(r) : "",
-    options.target ?? "",
-    status.trim(),
+    floorOnly ? "ahead of the baseline (> 1×)" : (options.target ?? ""),
+    status,
   ];
 }
 
