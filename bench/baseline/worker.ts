@@ -118,3 +118,9 @@ async function shutdown(): Promise<void> {
 }
 process.once("SIGTERM", () => void shutdown());
 process.once("SIGINT", () => void shutdown());
+// A bench killed without its cleanup (SIGKILL, a closed pipe) would leave this worker
+// holding its PostgreSQL connections: leave when the parent is gone.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void shutdown();
+}, 1000).unref();
