@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { Queue } from "bullmq";
+import { Queue } from "bullmq-latest";
 import { type BenchProcess, type StartOptions, startProcess } from "../lib/processes.js";
 import { BENCH_REDIS_URL, type Scratch } from "../lib/scratch.js";
+import type { BaselineSettings } from "./tuned.js";
 import type { BaselineJobData } from "./worker.js";
 
 export const BASELINE_QUEUE = "baseline";
@@ -44,8 +45,8 @@ export class Baseline {
     );
   }
 
-  /** Starts the worker process with our worker's concurrency and pool size; resolves once it listens. */
-  async startWorker(concurrency: number, options: StartOptions = {}): Promise<BenchProcess> {
+  /** Starts the worker process with these settings; resolves once it listens. */
+  async startWorker(settings: BaselineSettings, options: StartOptions = {}): Promise<BenchProcess> {
     const url = new URL(BENCH_REDIS_URL);
     this.worker = this.scratch.track(
       startProcess(
@@ -58,9 +59,9 @@ export class Baseline {
           BASELINE_PREFIX: `${this.scratch.prefix}:bull`,
           BASELINE_QUEUE,
           BASELINE_TABLE,
-          BASELINE_CONCURRENCY: String(concurrency),
-          // Our worker's pool: min(DATABASE_POOL_SIZE = 10, concurrency + 2).
-          BASELINE_POOL_SIZE: String(Math.min(10, concurrency + 2)),
+          BASELINE_CONCURRENCY: String(settings.concurrency),
+          BASELINE_POOL_SIZE: String(settings.poolSize),
+          BASELINE_TARGET_ORIGIN: new URL(this.targetUrl).origin,
         },
         options,
       ),

@@ -1,15 +1,17 @@
 /**
- * The baseline's worker process: a plain BullMQ Worker doing what one of our executions
- * does for an HTTP job, and nothing more: one INSERT of the history row (running), the
- * HTTP GET, one UPDATE of the row (completed or failed). Started by the bench harness
- * with its environment; prints "baseline worker ready" once it listens for jobs.
+ * The baseline's worker process: a BullMQ Worker (the latest release, `bullmq-latest`)
+ * set up as a careful user tunes one, doing what one of our executions does for an HTTP
+ * job and nothing more: one INSERT of the history row (running), the HTTP GET over a
+ * keep-alive connection pool, one UPDATE of the row (completed or failed). Started by the
+ * bench harness with its environment; prints "baseline worker ready" once it listens.
  *
  *   BASELINE_DATABASE_URL, BASELINE_REDIS_HOST/PORT, BASELINE_PREFIX, BASELINE_QUEUE,
- *   BASELINE_CONCURRENCY, BASELINE_POOL_SIZE, BASELINE_TABLE
+ *   BASELINE_CONCURRENCY, BASELINE_POOL_SIZE, BASELINE_TABLE, BASELINE_TARGET_ORIGIN
  */
 import { hostname } from "node:os";
-import { type Job, Worker } from "bullmq";
+import { type Job, Worker } from "bullmq-latest";
 import pg from "pg";
+import { Pool } from "undici";
 
 export interface BaselineJobData {
   jobId: string;
@@ -25,11 +27,27 @@ const env = (name: string) => {
 
 const table = env("BASELINE_TABLE");
 if (!/^[a-z_]+$/.test(table)) throw new Error("BASELINE_TABLE must be a plain table name");
+const concurrency = Number(env("BASELINE_CONCURRENCY"));
 const workerId = `baseline-${hostname()}-${process.pid}`;
 const pool = new pg.Pool({
   connectionString: env("BASELINE_DATABASE_URL"),
   max: Number(env("BASELINE_POOL_SIZE")),
   application_name: "bench-baseline",
+});
+// Open the pool's connections before the first job rather than during a burst.
+await Promise.all(
+  Array.from({ length: pool.options.max }, async () => (await pool.connect()).release()),
+);
+
+/**
+ * One keep-alive connection pool to the target's origin, as many connections as jobs
+ * run at once, with the timeouts on the pool rather than an AbortSignal per request.
+ */
+const http = new Pool(env("BASELINE_TARGET_ORIGIN"), {
+  connections: concurrency,
+  keepAliveTimeout: 4000,
+  headersTimeout: 300_000,
+  bodyTimeout: 300_000,
 });
 
 /** The job scheduler's slot: BullMQ keeps it as prevMillis on each iteration's job. */
@@ -51,13 +69,16 @@ async function processJob(job: Job<BaselineJobData>): Promise<void> {
   let status = "completed";
   let result: object;
   try {
-    const response = await fetch(url, {
+    const { pathname, search } = new URL(url);
+    const response = await http.request({
+      method: "GET",
+      path: pathname + search,
       headers: { "x-scheduler-execution-id": executionId },
-      signal: AbortSignal.timeout(300_000),
     });
-    const text = await response.text();
-    status = response.ok ? "completed" : "failed";
-    result = { success: response.ok, result: text, metadata: { statusCode: response.status } };
+    const text = await response.body.text();
+    const ok = response.statusCode >= 200 && response.statusCode < 300;
+    status = ok ? "completed" : "failed";
+    result = { success: ok, result: text, metadata: { statusCode: response.statusCode } };
   } catch (error) {
     status = "failed";
     result = { success: false, error: (error as Error).message };
@@ -71,7 +92,6 @@ async function processJob(job: Job<BaselineJobData>): Promise<void> {
   );
 }
 
-const concurrency = Number(env("BASELINE_CONCURRENCY"));
 const worker = new Worker<BaselineJobData>(env("BASELINE_QUEUE"), processJob, {
   connection: {
     host: env("BASELINE_REDIS_HOST"),
@@ -88,12 +108,19 @@ const worker = new Worker<BaselineJobData>(env("BASELINE_QUEUE"), processJob, {
 worker.on("error", (err) => console.error(`worker error: ${err.message}`));
 worker.on("failed", (job, err) => console.error(`job ${job?.id} failed: ${err.message}`));
 await worker.waitUntilReady();
-console.log(`baseline worker ready (concurrency ${concurrency})`);
+console.log(`baseline worker ready (concurrency ${concurrency}, pool ${pool.options.max})`);
 
 async function shutdown(): Promise<void> {
   await worker.close();
+  await http.close();
   await pool.end();
   process.exit(0);
 }
 process.once("SIGTERM", () => void shutdown());
 process.once("SIGINT", () => void shutdown());
+// A bench killed without its cleanup (SIGKILL, a closed pipe) would leave this worker
+// holding its PostgreSQL connections: leave when the parent is gone.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void shutdown();
+}, 1000).unref();

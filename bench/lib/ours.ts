@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
+import { createThroughApi, newTenants } from "./apiJobs.js";
 import type { BenchProcess } from "./processes.js";
 import type { Scratch } from "./scratch.js";
 import { until } from "./stats.js";
+import { freePort } from "./target.js";
 
 /** The tenants bench jobs belong to (the brief's ~100 tenants). */
 export const TENANTS: string[] = Array.from({ length: 100 }, () => randomUUID());
@@ -17,9 +19,11 @@ export function secondAhead(aheadMs: number): Date {
 }
 
 /**
- * Inserts `count` HTTP GET jobs on `targetUrl` straight into scheduled_jobs (the API is
- * the schedules workload's business), spread over the tenants, with `cron` and their
- * first slot at `nextAt` (null and paused: stored but not due).
+ * Inserts `count` HTTP GET jobs on `targetUrl` straight into scheduled_jobs, spread over
+ * the tenants, with `cron` and their first slot at `nextAt` (null and paused: stored but
+ * not due). For benches that need many jobs fast and are not about creating them (the
+ * statements trace, the api workload's stored jobs); the throughput workloads create
+ * theirs through the API (apiJobs.ts). No ANALYZE: statistics are PostgreSQL's own.
  */
 export async function insertJobs(
   scratch: Scratch,
@@ -40,49 +44,54 @@ export async function insertJobs(
      FROM generate_series(1, $6::int) AS i`,
     [namePrefix, cron, targetUrl, TENANTS, nextAt?.toISOString() ?? null, count],
   );
-  await scratch.pool.query("ANALYZE scheduled_jobs");
 }
 
 export interface OurStack {
   scheduler: BenchProcess;
   worker: BenchProcess;
-  api?: BenchProcess;
+  api: BenchProcess;
+  /** `http://127.0.0.1:<port>` of the API. */
+  apiBase: string;
 }
 
 /**
- * Starts the scheduler and the worker (and the API if asked) in the scratch environment
- * and waits until a few executions went through all of them: leader elected, worker
- * consuming, code compiled and warm.
+ * Starts the scheduler, the worker and the API in the scratch environment and waits
+ * until a few executions, created through the API in a tenant of their own, went
+ * through all of them: leader elected, worker consuming, code compiled and warm.
  */
 export async function startOurStack(
   scratch: Scratch,
   options: {
     targetUrl: string;
     env?: Record<string, string>;
-    withApi?: { port: number };
     cpuProfileDir?: string;
   },
 ): Promise<OurStack> {
   const env = scratch.appEnv(options.env);
   const profile = options.cpuProfileDir ? { cpuProfileDir: options.cpuProfileDir } : {};
+  const port = await freePort();
   const scheduler = scratch.startApp("scheduler", env, profile);
   const worker = scratch.startApp("worker", env, profile);
-  const api = options.withApi
-    ? scratch.startApp("api", { ...env, PORT: String(options.withApi.port) }, profile)
-    : undefined;
-  await warmUp(scratch, options.targetUrl);
-  return api ? { scheduler, worker, api } : { scheduler, worker };
+  const api = scratch.startApp("api", { ...env, PORT: String(port) }, profile);
+  const apiBase = `http://127.0.0.1:${port}`;
+  await warmUp(scratch, apiBase, options.targetUrl);
+  return { scheduler, worker, api, apiBase };
 }
 
 const WARM_UP = 20;
 
-async function warmUp(scratch: Scratch, targetUrl: string): Promise<void> {
-  const slot = secondAhead(3000);
-  await insertJobs(scratch, {
-    namePrefix: "warm-",
+async function warmUp(scratch: Scratch, apiBase: string, targetUrl: string): Promise<void> {
+  await until(
+    async () => ((await fetch(`${apiBase}/health`).catch(() => undefined))?.ok ? true : undefined),
+    "the API to answer /health",
+    60_000,
+  );
+  const slot = secondAhead(4000);
+  await createThroughApi(apiBase, {
+    tenants: newTenants(1),
     count: WARM_UP,
     cron: onceAt(slot),
-    nextAt: slot,
+    namePrefix: "warm-",
     targetUrl,
   });
   await until(

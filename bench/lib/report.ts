@@ -47,7 +47,7 @@ export async function environmentLines(): Promise<string[]> {
   const cpu = cpus();
   return [
     `Machine: ${cpu.length} × ${cpu[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}; PostgreSQL, Redis, the target and the bench share the cores (load average at the start ${loadavg()[0]!.toFixed(2)}).`,
-    `Versions: Node ${process.version}, PostgreSQL ${rows[0].server_version} (synchronous_commit ${commitRows[0].synchronous_commit}), Redis ${redisVersion}, bullmq ${packageVersion("bullmq")}, autocannon ${packageVersion("autocannon")}; code at ${commit()}.`,
+    `Versions: Node ${process.version}, PostgreSQL ${rows[0].server_version} (synchronous_commit ${commitRows[0].synchronous_commit}), Redis ${redisVersion}, bullmq ${packageVersion("bullmq")} (ours), bullmq ${packageVersion("bullmq-latest")} (the baseline, as bullmq-latest), undici ${packageVersion("undici")}, autocannon ${packageVersion("autocannon")}; code at ${commit()}.`,
     BUILT_ROOT
       ? `Our apps ran built, as in production (\`node apps/<name>/dist/main.js\` from a copy made by bench/buildCopy.sh).`
       : "Our apps ran from source under tsx, as the e2e tests start them (tsx's loader alone adds ~45 MB to a process's RSS).",

@@ -1,10 +1,12 @@
 import { Baseline } from "../baseline/baseline.js";
+import type { BaselineSettings } from "../baseline/tuned.js";
+import { createThroughApi, newTenants } from "./apiJobs.js";
 import type { HistoryTable } from "./history.js";
-import { insertJobs, onceAt, secondAhead, startOurStack } from "./ours.js";
+import { onceAt, secondAhead, startOurStack } from "./ours.js";
 import type { BenchProcess, StartOptions } from "./processes.js";
 import { Scratch } from "./scratch.js";
 import { until } from "./stats.js";
-import { freePort, startTarget, type Target } from "./target.js";
+import { startTarget, type Target } from "./target.js";
 
 export type Side = "ours" | "baseline";
 
@@ -24,8 +26,11 @@ export interface SteadySide {
   raiseRate(rate: number): Promise<void>;
   /** Executions due and not ended. */
   backlog(): Promise<number>;
-  /** Adds `count` jobs that fire once, all in the same second a few seconds ahead: that second. */
-  burst(count: number): Promise<Date>;
+  /**
+   * Adds `count` jobs that fire once, all in the same second a few seconds ahead: that
+   * second, and how long creating the jobs took.
+   */
+  burst(count: number): Promise<{ slot: Date; createSeconds: number }>;
   close(): Promise<void>;
 }
 
@@ -34,36 +39,49 @@ const EVERY_SECOND = "* * * * * *";
 /** Runs on the fresh scratch environment before any process starts. */
 export type Prepare = (scratch: Scratch) => Promise<void>;
 
-export async function openOurs(
-  concurrency: number,
-  profile: StartOptions = {},
-  prepare?: Prepare,
-): Promise<SteadySide> {
+/** How each side is set up. */
+export interface OpenOptions {
+  /** Our worker's WORKER_CONCURRENCY; unset: its default, as a new user runs it. */
+  ourConcurrency?: number;
+  /** Tenants our jobs are spread over, in equal shares (the baseline has no tenants). */
+  tenants: number;
+  /** The baseline worker's settings (bench/baseline/tuned.json unless overridden). */
+  baseline: BaselineSettings;
+  profile?: StartOptions;
+  prepare?: Prepare;
+}
+
+/** Lead before a burst's slot: the scheduler claims 2 s ahead; creating 10,000 takes ~1–3 s. */
+const burstLeadMs = (count: number) => 6000 + count * 0.8;
+
+export async function openOurs(options: OpenOptions): Promise<SteadySide> {
   const scratch = await Scratch.create();
   const target = await startTarget();
+  const tenants = newTenants(options.tenants);
   try {
-    await prepare?.(scratch);
+    await options.prepare?.(scratch);
     const stack = await startOurStack(scratch, {
       targetUrl: target.url,
-      env: { WORKER_CONCURRENCY: String(concurrency) },
-      withApi: { port: await freePort() },
-      ...(profile.cpuProfileDir ? { cpuProfileDir: profile.cpuProfileDir } : {}),
+      env:
+        options.ourConcurrency === undefined
+          ? {}
+          : { WORKER_CONCURRENCY: String(options.ourConcurrency) },
+      ...(options.profile?.cpuProfileDir ? { cpuProfileDir: options.profile.cpuProfileDir } : {}),
     });
     const side: SteadySide = {
       side: "ours",
       scratch,
       target,
-      processes: [stack.scheduler, stack.worker, stack.api!],
+      processes: [stack.scheduler, stack.worker, stack.api],
       table: "job_executions",
       rate: 0,
       async raiseRate(rate) {
         if (rate <= side.rate) return;
-        // First slot past the scheduler's lookahead, so no slot is a misfire.
-        await insertJobs(scratch, {
-          namePrefix: `every-${side.rate}-`,
+        await createThroughApi(stack.apiBase, {
+          tenants,
           count: rate - side.rate,
           cron: EVERY_SECOND,
-          nextAt: secondAhead(3000),
+          namePrefix: `every-${side.rate}-`,
           targetUrl: target.url,
         });
         side.rate = rate;
@@ -75,18 +93,20 @@ export async function openOurs(
         return rows[0].n as number;
       },
       async burst(count) {
-        // Past the scheduler's lookahead (2 s) and the insert, so the slot is claimed on time.
-        const slot = secondAhead(6000);
-        await insertJobs(scratch, {
-          namePrefix: "burst-",
+        const slot = secondAhead(burstLeadMs(count));
+        const createSeconds = await createThroughApi(stack.apiBase, {
+          tenants,
           count,
           cron: onceAt(slot),
-          nextAt: slot,
+          namePrefix: "burst-",
           targetUrl: target.url,
         });
+        // The scheduler claims up to 2 s ahead of the slot: the jobs must be there by then.
         if (Date.now() > slot.getTime() - 2500)
-          throw new Error("insert took too long: slot too close");
-        return slot;
+          throw new Error(
+            `creating ${count} jobs took ${createSeconds.toFixed(1)} s: slot too close`,
+          );
+        return { slot, createSeconds };
       },
       async close() {
         await scratch.close();
@@ -101,11 +121,7 @@ export async function openOurs(
   }
 }
 
-export async function openBaseline(
-  concurrency: number,
-  profile: StartOptions = {},
-  prepare?: Prepare,
-): Promise<SteadySide> {
+export async function openBaseline(options: OpenOptions): Promise<SteadySide> {
   const scratch = await Scratch.create();
   const target = await startTarget();
   const baseline = new Baseline(scratch, target.url);
@@ -115,9 +131,9 @@ export async function openBaseline(
     await target.close();
   };
   try {
-    await prepare?.(scratch);
+    await options.prepare?.(scratch);
     await baseline.createTable();
-    const worker = await baseline.startWorker(concurrency, profile);
+    const worker = await baseline.startWorker(options.baseline, options.profile);
     await warmBaseline(baseline, scratch);
     const side: SteadySide = {
       side: "baseline",
@@ -138,10 +154,11 @@ export async function openBaseline(
       async burst(count) {
         // Upserting takes ~1 ms a scheduler here: leave room before the measured window opens.
         const slot = secondAhead(6000 + count * 1.5);
+        const started = performance.now();
         await baseline.upsertSchedulers(side.rate, count, onceAt(slot));
         if (Date.now() > slot.getTime() - 3000)
           throw new Error("upserts took too long: slot too close");
-        return slot;
+        return { slot, createSeconds: (performance.now() - started) / 1000 };
       },
       close,
     };
@@ -167,12 +184,5 @@ export async function warmBaseline(baseline: Baseline, scratch: Scratch): Promis
   );
 }
 
-export const openSide = (
-  side: Side,
-  concurrency: number,
-  profile: StartOptions = {},
-  prepare?: Prepare,
-) =>
-  side === "ours"
-    ? openOurs(concurrency, profile, prepare)
-    : openBaseline(concurrency, profile, prepare);
+export const openSide = (side: Side, options: OpenOptions) =>
+  side === "ours" ? openOurs(options) : openBaseline(options);

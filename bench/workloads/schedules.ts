@@ -6,9 +6,14 @@
  * (bench/schedules/ is the scheduler-only tick benchmark; this is the end-to-end one.)
  *
  *   node --conditions=@scheduler/source --import tsx bench/workloads/schedules.ts \
- *     [--jobs 100000] [--runs 3] [--parallel 2] [--idle-seconds 60] [--baseline] [--profile]
+ *     [--jobs 100000] [--runs 3] [--parallel 2] [--idle-seconds 60] [--baseline] [--json file]
+ *     [--profile]
+ *
+ * The database is freshly migrated and never ANALYZEd by the bench: the plans are the
+ * ones PostgreSQL's own statistics (autovacuum) give, as in a new deployment.
  */
 import { randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Baseline } from "../baseline/baseline.js";
 import { compareTable, processRows, type Row } from "../lib/compare.js";
@@ -23,10 +28,10 @@ import { appendResults, environmentLines } from "../lib/report.js";
 import { closeAll, Scratch, SERVICE_TOKEN } from "../lib/scratch.js";
 import type { Side } from "../lib/sides.js";
 import { sleep } from "../lib/stats.js";
-import { freePort, startTarget } from "../lib/target.js";
+import { startTarget } from "../lib/target.js";
 import { scatteredSchedules } from "./scatteredSchedules.js";
 
-interface SchedulesRun {
+export interface SchedulesRun {
   side: Side;
   jobs: number;
   createSeconds: number;
@@ -50,6 +55,7 @@ const { values } = parseArgs({
     parallel: { type: "string", default: "2" },
     "idle-seconds": { type: "string", default: "60" },
     baseline: { type: "boolean", default: false },
+    json: { type: "string" },
     profile: { type: "boolean", default: false },
     "no-append": { type: "boolean", default: false },
   },
@@ -93,15 +99,13 @@ async function runOurs(profileDir?: string): Promise<SchedulesRun> {
   const scratch = await Scratch.create();
   const target = await startTarget();
   try {
-    const port = await freePort();
     const stack = await startOurStack(scratch, {
       targetUrl: target.url,
-      withApi: { port },
       ...(profileDir ? { cpuProfileDir: profileDir } : {}),
     });
-    const createSeconds = await createThroughApi(`http://127.0.0.1:${port}`, target.url);
+    const createSeconds = await createThroughApi(stack.apiBase, target.url);
     await sleep(5000);
-    const sampler = samplerFor([stack.scheduler, stack.worker, stack.api!], scratch.backendPids());
+    const sampler = samplerFor([stack.scheduler, stack.worker, stack.api], scratch.backendPids());
     sampler.start();
     const from = new Date();
     await sleep(idleSeconds * 1000);
@@ -232,6 +236,7 @@ try {
 } finally {
   await closeAll();
 }
+if (values.json) writeFileSync(values.json, JSON.stringify(results));
 const idleRows = processRows(results, (name) =>
   name === "scheduler" ? ["≤ 150 MB", (o) => o.max <= 150] : undefined,
 ).map((row) =>

@@ -12,6 +12,7 @@
  */
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { tunedBaseline } from "../baseline/tuned.js";
 import { countEnded } from "../lib/history.js";
 import { insertJobs } from "../lib/ours.js";
 import { closeAll, type Scratch } from "../lib/scratch.js";
@@ -123,10 +124,14 @@ function parseLog(text: string, database: string): Map<string, Entry> {
 }
 
 async function trace(sideName: Side): Promise<string[]> {
-  const side = await openSide(sideName, 50, {}, traceDatabase);
+  const side = await openSide(sideName, {
+    tenants: 100,
+    baseline: tunedBaseline(),
+    prepare: traceDatabase,
+  });
   try {
     const offset = statSync(LOG).size;
-    const slot = await side.burst(size);
+    const { slot } = await side.burst(size);
     await until(
       async () =>
         (await countEnded(side.scratch.pool, side.table, slot)) >= size ? true : undefined,

@@ -1,16 +1,21 @@
 /**
  * sustained: every-second jobs (cron `* * * * * *`), so that `rate` executions are due
- * each second, held for 60 s — ours and the BullMQ baseline (job schedulers on the same
- * pattern), the same HTTP GET and history writes. First a ladder per side finds the
- * highest rate it holds (15 s steps, ×1.25), then `--runs` holds of 60 s at that rate,
- * the sides alternating.
+ * each second, held for 60 s — ours (at its defaults, the jobs created through the batch
+ * API for `--tenants` tenants, one by default) and the tuned BullMQ baseline (job
+ * schedulers on the same pattern), the same HTTP GET and history writes. First a ladder
+ * per side finds the highest rate it holds (10 s steps, ×1.25), then `--runs` holds of
+ * 60 s at that rate, the sides alternating.
  *
  *   node --conditions=@scheduler/source --import tsx bench/workloads/sustained.ts \
- *     [--runs 3] [--side both|ours|baseline] [--concurrency 50] [--rate auto|<n>|ours:<n>,baseline:<n>]
- *     [--seconds 60] [--profile]
+ *     [--runs 3] [--side both|ours|baseline] [--tenants 1] [--concurrency N (ours)]
+ *     [--baseline-concurrency N] [--baseline-pool N]
+ *     [--rate auto|<n>|ours:<n>,baseline:<n>] [--seconds 60] [--json file] [--profile]
  */
+import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
+import { describeBaseline } from "../baseline/tuned.js";
+import { BASELINE_ARGS, baselineFromArgs } from "../lib/baselineArgs.js";
 import { describeProfiles } from "../lib/cpuProfile.js";
 import { pgCounters, pgDelta } from "../lib/history.js";
 import { REPO_ROOT } from "../lib/processes.js";
@@ -18,7 +23,7 @@ import { type ProcessFigures, samplerFor } from "../lib/procStats.js";
 import { waitForQuietMachine } from "../lib/quiet.js";
 import { appendResults, environmentLines } from "../lib/report.js";
 import { closeAll } from "../lib/scratch.js";
-import { openSide, type Side, type SteadySide } from "../lib/sides.js";
+import { type OpenOptions, openSide, type Side, type SteadySide } from "../lib/sides.js";
 import { sleep } from "../lib/stats.js";
 import { sustainedReport } from "./sustainedReport.js";
 import { type WindowFigures, windowFigures } from "./sustainedWindow.js";
@@ -45,7 +50,10 @@ const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "3" },
     side: { type: "string", default: "both" },
-    concurrency: { type: "string", default: "50" },
+    tenants: { type: "string", default: "1" },
+    concurrency: { type: "string" },
+    ...BASELINE_ARGS,
+    json: { type: "string" },
     rate: { type: "string", default: "auto" },
     seconds: { type: "string", default: "60" },
     "ladder-start": { type: "string", default: "400" },
@@ -53,7 +61,14 @@ const { values } = parseArgs({
     "no-append": { type: "boolean", default: false },
   },
 });
-const concurrency = Number(values.concurrency);
+const ourConcurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+const baselineSettings = baselineFromArgs(values);
+const openOptions = (profileDir?: string): OpenOptions => ({
+  tenants: Number(values.tenants),
+  baseline: baselineSettings,
+  ...(ourConcurrency === undefined ? {} : { ourConcurrency }),
+  ...(profileDir ? { profile: { cpuProfileDir: profileDir } } : {}),
+});
 const seconds = Number(values.seconds);
 const sides: Side[] = values.side === "both" ? ["ours", "baseline"] : [values.side as Side];
 
@@ -131,7 +146,7 @@ async function measureWindow(
  */
 async function ladder(sideName: Side): Promise<number> {
   await waitForQuietMachine();
-  const side = await openSide(sideName, concurrency);
+  const side = await openSide(sideName, openOptions());
   let rate = Number(values["ladder-start"]);
   let best = 0;
   try {
@@ -156,7 +171,7 @@ async function ladder(sideName: Side): Promise<number> {
 async function ladderDown(sideName: Side, from: number): Promise<number> {
   for (let rate = from; rate >= 25; rate = Math.round(rate * 0.8)) {
     await waitForQuietMachine();
-    const side = await openSide(sideName, concurrency);
+    const side = await openSide(sideName, openOptions());
     try {
       await side.raiseRate(rate);
       const step = await measureWindow(side, 5000, 10);
@@ -173,11 +188,7 @@ async function ladderDown(sideName: Side, from: number): Promise<number> {
 
 async function hold(sideName: Side, rate: number, profileDir?: string): Promise<HoldRun> {
   const busyBeforePercent = await waitForQuietMachine();
-  const side = await openSide(
-    sideName,
-    concurrency,
-    profileDir ? { cpuProfileDir: profileDir } : {},
-  );
+  const side = await openSide(sideName, openOptions(profileDir));
   try {
     await side.raiseRate(rate);
     return { ...(await measureWindow(side, 10_000, seconds)), busyBeforePercent };
@@ -223,12 +234,15 @@ try {
   await closeAll();
 }
 const rateArg = [...rates].map(([s, n]) => `${s}:${n}`).join(",");
-const command = `node --conditions=@scheduler/source --import tsx bench/workloads/sustained.ts --runs ${values.runs} --side ${values.side} --concurrency ${concurrency} --rate ${rateArg} --seconds ${seconds}`;
+if (values.json) writeFileSync(values.json, JSON.stringify(results));
+const command = `node --conditions=@scheduler/source --import tsx bench/workloads/sustained.ts --runs ${values.runs} --side ${values.side} --tenants ${values.tenants}${ourConcurrency === undefined ? "" : ` --concurrency ${ourConcurrency}`} --baseline-concurrency ${baselineSettings.concurrency} --baseline-pool ${baselineSettings.poolSize} --rate ${rateArg} --seconds ${seconds}`;
 const body = [
   ...environment,
   "",
-  ...sustainedReport(results, rates, concurrency, values.rate === "auto"),
+  `Ours: scheduler, worker and api at their defaults${ourConcurrency === undefined ? "" : ` but WORKER_CONCURRENCY=${ourConcurrency}`}, the every-second jobs created through \`POST /internal/jobs/batch-create\` for ${values.tenants === "1" ? "one tenant" : `${values.tenants} tenants`} in a freshly migrated database (no ANALYZE). Baseline: ${describeBaseline(baselineSettings)}.`,
+  "",
+  ...sustainedReport(results, rates, values.rate === "auto"),
 ];
 if (values["no-append"]) console.log(body.join("\n"));
-else appendResults("sustained (ours vs BullMQ job schedulers)", command, body);
+else appendResults("sustained (ours vs tuned BullMQ)", command, body);
 process.exit(0);

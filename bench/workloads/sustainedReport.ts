@@ -52,7 +52,6 @@ function rows(runs: HoldRun[]): Row<HoldRun>[] {
 export function sustainedReport(
   results: HoldRun[],
   rates: Map<Side, number>,
-  concurrency: number,
   laddered: boolean,
 ): string[] {
   const count = (side: Side) => results.filter((r) => r.side === side).length;
@@ -60,7 +59,7 @@ export function sustainedReport(
     ? "the highest rate of a ladder (10 s steps ×1.25, held: ≥ 95 % completed (90 % in a 10 s step), backlog growth < 0.5 s of work, nothing skipped)"
     : "rates given on the command line";
   return [
-    `### Every-second jobs held ${results[0]?.seconds ?? 60} s — worker concurrency ${concurrency}, ${count("ours")} + ${count("baseline")} runs`,
+    `### Every-second jobs held ${results[0]?.seconds ?? 60} s — ${count("ours")} + ${count("baseline")} runs`,
     "",
     `Offered rate per side: ${[...rates].map(([s, n]) => `${s} ${n}/s`).join(", ")} (${how}).`,
     "",
