@@ -2,7 +2,7 @@
  * Execution history at scale (issue 8): 30 days of history for 100 tenants × 100 jobs,
  * 1M executions a day (30M rows), loaded into a database of its own; then p50/p95 of
  * each history and stats route through the API over real HTTP, the stats checked against
- * full counts, the two caches of the brief measured, the rollup trigger's cost on a
+ * full counts, the two proposed caches (job config, daily stats) measured, the rollup trigger's cost on a
  * terminal write, and the plans PostgreSQL used (auto_explain). The database and the
  * Redis keys are removed afterwards, Ctrl-C included. Takes ~45 min on 2 cores.
  *
@@ -185,7 +185,7 @@ async function main(): Promise<void> {
     const timings = await measureRoutes(api, routes, SAMPLES);
     log("checking stats against full counts");
     const exactness = await statsAgainstFullCount(api, client, jobs, loaded.now);
-    log("measuring the caches of the brief and the rollup trigger");
+    log("measuring the proposed caches and the rollup trigger");
     const caches = await measureCaches(api, client, redis, redisPrefix, jobs);
     const trigger = await measureTriggerCost(client);
     const busyAfter = await machineBusyPercent(5000);

@@ -3,7 +3,7 @@ import type pg from "pg";
 /** The shape of the history: 100 tenants (by default) × 100 jobs, each firing every 14.4 minutes. */
 export const TENANTS = 100;
 export const JOBS_PER_TENANT = 100;
-/** 100 slots a day per job: 10,000 jobs × 100 = 1M executions a day, DESIGN.md's rate (100 tenants). */
+/** 100 slots a day per job: 10,000 jobs × 100 = 1M executions a day, the design's target rate (100 tenants; docs/design.md). */
 const SLOTS_PER_DAY = 100;
 const SLOT_SECONDS = 86_400 / SLOTS_PER_DAY;
 

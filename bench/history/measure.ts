@@ -223,7 +223,7 @@ export interface CacheFigures {
 }
 
 /**
- * The brief's two caches, measured before building them: a job's config read by id
+ * The two proposed caches, measured before building them: a job's config read by id
  * from PostgreSQL against a GET of the same JSON from Redis, and the day's stats as the
  * API answers them (a cache would answer in about a Redis GET plus the HTTP cost).
  */

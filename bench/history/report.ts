@@ -75,7 +75,7 @@ function section(r: HistoryReport): string {
         `| …${e.tenant.slice(-4)} | ${e.window} | ${int(e.apiTotal)} | ${int(e.fullTotal)} | ${e.countsEqual ? "yes" : "**no**"} | ${e.apiP95 ?? "—"} / ${e.exactP95 ?? "—"} | ${ms(e.fullCountMs)} | ${ms(e.apiMs)} |`,
     ),
     "",
-    "### The brief's caches, measured before building them",
+    "### The two proposed caches (job config, daily stats), measured before building them",
     "",
     `- Job config by id: PostgreSQL p50 ${ms(r.caches.configFromPostgres.p50)} ms / p95 ${ms(r.caches.configFromPostgres.p95)} ms; the same JSON from Redis p50 ${ms(r.caches.configFromRedis.p50)} ms / p95 ${ms(r.caches.configFromRedis.p95)} ms.`,
     `- Day stats through the API (what a \`scheduler:stats:{tenantId}:{date}\` cache would replace): p50 ${ms(r.caches.dayStatsFromApi.p50)} ms / p95 ${ms(r.caches.dayStatsFromApi.p95)} ms.`,

@@ -5,7 +5,7 @@ import type { Scratch } from "./scratch.js";
 import { until } from "./stats.js";
 import { freePort } from "./target.js";
 
-/** The tenants bench jobs belong to (the brief's ~100 tenants). */
+/** The tenants bench jobs belong to (the ~100 tenants the service is sized for; docs/design.md). */
 export const TENANTS: string[] = Array.from({ length: 100 }, () => randomUUID());
 
 /** A 6-field cron that fires once, at `slot` (UTC): second minute hour day month. */

@@ -10,7 +10,7 @@ import {
   TEST_CONFIG_ENCRYPTION_KEY,
 } from "@scheduler/testkit/harness";
 
-/** Short knobs (RELIABILITY.md §Knobs) so that a takeover or a redelivery takes seconds. */
+/** Short knobs (docs/reliability.md §Knobs) so that a takeover or a redelivery takes seconds. */
 export const KNOBS = {
   tickMs: 200,
   lockTtlMs: 2000,

@@ -2,7 +2,7 @@ import { nextFireTimes, parseCron } from "@scheduler/core";
 import type { DrillRecord, ExecutionRecord, JobRecord, MisfirePolicy } from "./record.js";
 
 /**
- * RELIABILITY.md's invariants, each a pure function of a drill's record. Each returns
+ * The invariants of docs/reliability.md, each a pure function of a drill's record. Each returns
  * whether it held, how many violations it counted and what the first ones were.
  */
 

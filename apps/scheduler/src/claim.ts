@@ -53,7 +53,7 @@ class FencedError extends Error {
 }
 
 /**
- * One claim transaction (DESIGN.md step 2): check the epoch is the recorded leader's,
+ * One claim transaction (docs/design.md, a run end to end, step 2): check the epoch is the recorded leader's,
  * lock up to a batch of due jobs, record one execution per slot (pending, or skipped by
  * maxConcurrent) and advance each job with a compare-and-set. Null when fenced.
  */

@@ -39,7 +39,7 @@ export interface LeaderOptions {
 }
 
 /**
- * Redis leader lock with a fencing epoch (DESIGN.md §Leadership).
+ * Redis leader lock with a fencing epoch (docs/design.md §Leadership and fencing).
  *
  * - An instance leads only once its epoch is recorded in scheduler_locks: every claim
  *   checks that record (fenceClaim), so a leader whose record failed never claims, and

@@ -49,7 +49,7 @@ if (config.SCHEDULER_FAILPOINTS !== "") {
   }
 }
 
-// A frozen leader must not hold row locks or hang on a statement (RELIABILITY.md rule 6).
+// A frozen leader must not hold row locks or hang on a statement (docs/reliability.md, rule 6).
 const pool = createPool(config.DATABASE_URL, {
   max: config.DATABASE_POOL_SIZE,
   applicationName: "scheduler-scheduler",

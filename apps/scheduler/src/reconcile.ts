@@ -22,7 +22,7 @@ export interface ReconcileOptions {
 }
 
 /**
- * Repairs a crash between a claim's commit and its enqueue (DESIGN.md step 2): pending
+ * Repairs a crash between a claim's commit and its enqueue (docs/design.md, a run end to end, step 2): pending
  * executions whose slot passed a while ago and whose queue job does not exist are
  * enqueued again. The queue job id is the execution's, so even an execution enqueued
  * between the check and the add is not added twice. A pass reads at

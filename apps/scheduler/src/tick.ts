@@ -55,7 +55,7 @@ interface HeldExecution {
 }
 
 /**
- * The leader's loop (DESIGN.md step 2): every tick, claim due jobs in batches, each in
+ * The leader's loop (docs/design.md, a run end to end, step 2): every tick, claim due jobs in batches, each in
  * one transaction that records their slots and advances them, then enqueue each new
  * execution for its exact slot (held until then with enqueueAtSlot, else with a BullMQ
  * delay). Followers tick too but do nothing.

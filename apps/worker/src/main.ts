@@ -40,7 +40,7 @@ let armed: Failpoints;
 try {
   config = loadConfig(WorkerConfig, process.env);
   ring = parseKeyRing(config.CONFIG_ENCRYPTION_KEY);
-  // SCHEDULER_FAILPOINTS (RELIABILITY.md §Knobs) is not in core's WorkerConfig yet.
+  // SCHEDULER_FAILPOINTS (docs/reliability.md §Failpoints) is not in core's WorkerConfig yet.
   armed = parseFailpoints(process.env.SCHEDULER_FAILPOINTS);
 } catch (error) {
   if (error instanceof ConfigError) fail(error.message);

@@ -15,7 +15,7 @@ export interface TerminalWritesOptions {
  * arrives while none is in flight goes at once, alone; those that arrive meanwhile go
  * together in the next batch, one statement and one commit for all, one write per
  * execution (a second write of one waits its turn). `record` resolves only once its
- * batch committed (RELIABILITY.md rule 5: the queue job is acknowledged after it). A
+ * batch committed (docs/reliability.md, rule 5: the queue job is acknowledged after it). A
  * batch that fails is written again one by one, so a write the database refuses fails
  * alone.
  */

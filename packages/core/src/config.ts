@@ -154,7 +154,7 @@ export const SchedulerConfig = z
     /** Prometheus port of the scheduler process. (Default: 9465) */
     METRICS_PORT: port(9465),
     /**
-     * Fault-test failpoints, `name:crash|pause:<ms>[,…]` (RELIABILITY.md), honoured only
+     * Fault-test failpoints, `name:crash|pause:<ms>[,…]` (docs/reliability.md §Failpoints), honoured only
      * when NODE_ENV=test. (Default: none)
      */
     SCHEDULER_FAILPOINTS: z

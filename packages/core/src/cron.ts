@@ -1,6 +1,6 @@
 /**
  * Cron schedules: parsing, validation and fire times in a job's IANA zone, with the
- * DST rule of DESIGN.md §Time. The only module that touches a cron library.
+ * DST rule of docs/cron.md. The only module that touches a cron library.
  *
  * cron-parser matches the expression against a *wall clock* (local date and time,
  * evaluated in UTC so the library never sees a DST transition); `cronDst.ts` maps each

@@ -1,5 +1,5 @@
 /**
- * The one catalog of API error codes and their HTTP statuses. `../shared/API.md`
+ * The one catalog of API error codes and their HTTP statuses. docs/API.md
  * (§Errors) is the spec; `errors.test.ts` fails when the two disagree.
  */
 export const ERROR_STATUS = {

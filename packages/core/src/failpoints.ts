@@ -1,5 +1,5 @@
 /**
- * Failpoints (RELIABILITY.md §Knobs): named places in a process where a fault test can
+ * Failpoints (docs/reliability.md §Failpoints): named places in a process where a fault test can
  * make it crash or stall, e.g. `SCHEDULER_FAILPOINTS=tick.after_commit_before_enqueue:crash`.
  * Parsing is pure; the process decides whether to honour them (only when NODE_ENV=test).
  */

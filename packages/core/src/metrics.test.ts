@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { METRIC_OWNERS } from "./metricOwners.js";
 import { createMetrics, type MetricsServer, startMetricsServer } from "./metrics.js";
 
-/** The metric names of the brief's "Prometheus指标收集" and "性能监控" sections. */
-const BRIEF_METRICS = [
+/** The metric names the dashboards and alerts are built on (docs/deploy.md §Metrics). */
+const CORE_METRICS = [
   "scheduler_job_executions_total",
   "scheduler_execution_duration_seconds",
   "scheduler_queue_size",
@@ -66,7 +66,7 @@ describe("createMetrics", () => {
       ))
         types.set(metric, type);
     }
-    for (const metric of [...BRIEF_METRICS, ...SCHEDULER_ONLY, "scheduler_clock_skew_seconds"]) {
+    for (const metric of [...CORE_METRICS, ...SCHEDULER_ONLY, "scheduler_clock_skew_seconds"]) {
       expect(types.has(metric), metric).toBe(true);
     }
     expect(types.get("scheduler_execution_duration_seconds")).toBe("histogram");

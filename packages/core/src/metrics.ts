@@ -6,7 +6,7 @@ import { METRIC_OWNERS } from "./metricOwners.js";
 /** The process a registry belongs to; exposed as the `app` label on every series. */
 export type MetricsProcess = "api" | "scheduler" | "worker";
 
-/** Job run time, in seconds (the brief's buckets). */
+/** Job run time, in seconds (buckets from 0.1 s to 5 min). */
 export const EXECUTION_DURATION_BUCKETS = [0.1, 0.5, 1, 5, 10, 30, 60, 300];
 /** API requests and database/Redis operations, in seconds: fine around the 100 ms p95 target. */
 export const OPERATION_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -403,7 +403,7 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
 
 /**
  * Keeps `scheduler_clock_skew_seconds` current on scrape: the database clock minus this
- * process's, taken at the midpoint of the round trip (RELIABILITY.md rule 7).
+ * process's, taken at the midpoint of the round trip (docs/reliability.md, rule 7).
  */
 export function trackClockSkew(metrics: Metrics, databaseNow: () => Promise<Date>): void {
   metrics.collectOnScrape(metrics.clockSkew, async () => {

@@ -60,7 +60,7 @@ describe("Prometheus rules and the Grafana dashboard", () => {
     expect(rules.filter((rule) => !fired.has(rule))).toEqual([]);
   });
 
-  it("hold the brief's four alerts", () => {
+  it("hold the four original alerts: error rate, backlog, memory, lock timeouts", () => {
     const rules = infra("prometheus/alerts.yml");
     for (const alert of [
       "SchedulerHighErrorRate",
