@@ -56,11 +56,34 @@ export async function recordAudit(tx: Db, actor: Actor, entry: AuditEntry): Prom
   });
 }
 
+/** What the audit trail shows of a job: a stored row, or one about to be stored. */
+export type AuditedJob = Pick<
+  JobRow,
+  | "id"
+  | "name"
+  | "description"
+  | "cronExpression"
+  | "timezone"
+  | "jobType"
+  | "config"
+  | "retryConfig"
+  | "timeoutSeconds"
+  | "maxConcurrent"
+  | "priority"
+  | "misfirePolicy"
+  | "startDate"
+  | "endDate"
+  | "maxExecutions"
+  | "tags"
+  | "status"
+  | "nextExecutionAt"
+>;
+
 /**
  * A job's fields as the audit trail shows them: API names, instants as ISO strings, the
  * config with every secret value masked.
  */
-export function auditedFields(job: JobRow, mask: Mask): Record<string, unknown> {
+export function auditedFields(job: AuditedJob, mask: Mask): Record<string, unknown> {
   const iso = (d: Date | null) => d?.toISOString() ?? null;
   return {
     name: job.name,
@@ -89,8 +112,8 @@ export function auditedFields(job: JobRow, mask: Mask): Record<string, unknown> 
  * stored form changed, so a new secret value shows although both sides read '******'.
  */
 export function jobChanges(
-  before: JobRow | undefined,
-  after: JobRow | undefined,
+  before: AuditedJob | undefined,
+  after: AuditedJob | undefined,
   mask: Mask,
 ): Record<string, { from?: unknown; to?: unknown }> {
   const from = before ? auditedFields(before, mask) : {};
@@ -118,8 +141,8 @@ export function jobChanges(
 }
 
 /** The event of a create: one job, or a batch call listing every job it created. */
-export function creationEntry(created: JobRow[], batch: boolean, mask: Mask): AuditEntry {
-  const changes = (job: JobRow) => jobChanges(undefined, job, mask);
+export function creationEntry(created: AuditedJob[], batch: boolean, mask: Mask): AuditEntry {
+  const changes = (job: AuditedJob) => jobChanges(undefined, job, mask);
   if (!batch) {
     const [job] = created;
     return { action: "job.create", targetType: "job", targetId: job!.id, changes: changes(job!) };

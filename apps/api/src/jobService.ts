@@ -20,11 +20,17 @@ import {
   isUniqueViolation,
   type JobRow,
   lockJob,
-  lockTenantJobs,
   type NewJobRow,
   updateJob,
 } from "@scheduler/db";
-import { type Actor, creationEntry, jobChanges, recordAudit, runEntry } from "./audit.js";
+import {
+  type Actor,
+  type AuditedJob,
+  creationEntry,
+  jobChanges,
+  recordAudit,
+  runEntry,
+} from "./audit.js";
 import type { Dispatcher } from "./dispatch.js";
 
 /** How configs are stored and shown: secret values sealed at rest, masked in answers. */
@@ -85,23 +91,24 @@ export class JobService {
       names.add(row.name);
     });
     const { db, maxJobsPerTenant } = this.options;
+    const entry = creationEntry(rows, options.batch ?? false, this.options.secrets.mask);
     return withNameConflict(() =>
       db.transaction(async (tx) => {
-        await lockTenantJobs(tx, actor.tenantId);
-        const existing = await countTenantJobs(tx, actor.tenantId);
-        if (existing + rows.length > maxJobsPerTenant) {
+        // The audit event first, built from the rows about to be stored (their ids are
+        // ours): the jobs' insert locks the tenant's counter row until commit, and only
+        // the quota check should follow it.
+        await recordAudit(tx, actor, entry);
+        const created = await insertJobs(tx, rows);
+        // The insert's trigger added these jobs to the tenant's count, waiting for a
+        // concurrent create of the tenant to commit first: the count is exact.
+        const count = await countTenantJobs(tx, actor.tenantId);
+        if (count > maxJobsPerTenant) {
           throw new AppError(
             "QUOTA_EXCEEDED",
             `the tenant may have at most ${maxJobsPerTenant} jobs`,
-            {
-              limit: maxJobsPerTenant,
-              current: existing,
-            },
+            { limit: maxJobsPerTenant, current: count - rows.length },
           );
         }
-        const created = await insertJobs(tx, rows);
-        const entry = creationEntry(created, options.batch ?? false, this.options.secrets.mask);
-        await recordAudit(tx, actor, entry);
         return created;
       }),
     );
@@ -114,9 +121,10 @@ export class JobService {
     index: number,
     count: number,
     checked?: CheckedDefinition,
-  ): NewJobRow {
+  ): NewJobRow & AuditedJob {
     try {
-      return { ...this.definitionColumns(request, now, undefined, checked), ...owner };
+      const columns = this.definitionColumns(request, now, undefined, checked);
+      return { id: randomUUID(), ...columns, ...owner };
     } catch (error) {
       if (count > 1 && error instanceof AppError) {
         throw new AppError(error.code, `jobs[${index}]: ${error.message}`, {
@@ -195,10 +203,11 @@ export class JobService {
       const job = await lockJob(tx, actor.tenantId, jobId);
       if (!job) throw notFound(jobId);
       const cancelled = await cancelJobExecutions(tx, jobId);
-      await deleteJob(tx, actor.tenantId, jobId);
       await this.audit(tx, actor, "job.delete", job, undefined, {
         cancelledExecutions: cancelled.length,
       });
+      // Last: the delete's trigger locks the tenant's counter row until commit.
+      await deleteJob(tx, actor.tenantId, jobId);
       return cancelled;
     });
     await this.options.dispatcher.cancel(cancelled);

@@ -54,7 +54,6 @@ export {
 export {
   countActiveJobs,
   countJobsByStatus,
-  countTenantJobs,
   deleteJob,
   findJob,
   insertJob,
@@ -63,7 +62,6 @@ export {
   type ListCursor,
   listJobs,
   lockJob,
-  lockTenantJobs,
   updateJob,
 } from "./queries/jobs.js";
 export {
@@ -83,6 +81,7 @@ export {
   type PartitionMaintenanceOptions,
 } from "./queries/partitions.js";
 export { ALL_JOBS, durationBucket, type ExecutionStats, executionStats } from "./queries/stats.js";
+export { countTenantJobs } from "./queries/tenantJobCounts.js";
 export {
   type AuditEventRow,
   auditEvents,

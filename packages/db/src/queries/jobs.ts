@@ -104,22 +104,6 @@ export async function lockJob(
 }
 
 /**
- * Serialises job creation per tenant inside a transaction, so two concurrent creates
- * cannot both pass the quota check.
- */
-export async function lockTenantJobs(db: Db, tenantId: string): Promise<void> {
-  await db.execute(sql`SELECT pg_advisory_xact_lock(hashtext('jobs:' || ${tenantId}))`);
-}
-
-export async function countTenantJobs(db: Db, tenantId: string): Promise<number> {
-  const [row] = await db
-    .select({ n: sql<number>`count(*)::int` })
-    .from(scheduledJobs)
-    .where(eq(scheduledJobs.tenantId, tenantId));
-  return row?.n ?? 0;
-}
-
-/**
  * Inserts jobs with one statement of one array parameter per column (`unnest`), however
  * many rows: drizzle's VALUES list takes ~0.1 ms of CPU per row of this table to build
  * and a parameter per cell (PostgreSQL allows 65,535). Columns a row leaves undefined
