@@ -56,6 +56,8 @@ export async function recordAudit(tx: Db, actor: Actor, entry: AuditEntry): Prom
   });
 }
 
+const iso = (d: Date | null) => d?.toISOString() ?? null;
+
 /** What the audit trail shows of a job: a stored row, or one about to be stored. */
 export type AuditedJob = Pick<
   JobRow,
@@ -84,7 +86,6 @@ export type AuditedJob = Pick<
  * config with every secret value masked.
  */
 export function auditedFields(job: AuditedJob, mask: Mask): Record<string, unknown> {
-  const iso = (d: Date | null) => d?.toISOString() ?? null;
   return {
     name: job.name,
     description: job.description,
@@ -118,12 +119,15 @@ export function jobChanges(
 ): Record<string, { from?: unknown; to?: unknown }> {
   const from = before ? auditedFields(before, mask) : {};
   const to = after ? auditedFields(after, mask) : {};
-  // A create or a delete changes every field: no comparison needed.
+  // A create or a delete changes every field: no comparison needed. A plain loop: a
+  // batch create makes this for each of its jobs.
   if (!before || !after) {
-    const side = before ? "from" : "to";
-    return Object.fromEntries(
-      Object.entries(before ? from : to).map(([field, value]) => [field, { [side]: value }]),
-    );
+    const fields = before ? from : to;
+    const changes: Record<string, { from?: unknown; to?: unknown }> = {};
+    for (const field in fields) {
+      changes[field] = before ? { from: fields[field] } : { to: fields[field] };
+    }
+    return changes;
   }
   const changes: Record<string, { from?: unknown; to?: unknown }> = {};
   for (const field of new Set([...Object.keys(from), ...Object.keys(to)])) {
