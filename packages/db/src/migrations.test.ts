@@ -98,7 +98,7 @@ describe("migration 0001 (partitioned history)", () => {
   });
 });
 
-describe("migration 0002 (tenant job counts)", () => {
+describe("migration 0003 (tenant job counts)", () => {
   it("counts the jobs each tenant already has", async () => {
     database = await createEmptyTestDatabase();
     const { url, pool } = database;

@@ -61,7 +61,7 @@ export const scheduledJobs = pgTable(
 );
 
 /**
- * How many jobs each tenant has: kept by triggers on scheduled_jobs (migrations/0002) in
+ * How many jobs each tenant has: kept by triggers on scheduled_jobs (migrations/0003) in
  * the transaction that adds or removes them, so the quota check reads one row instead
  * of counting the tenant's jobs.
  */
