@@ -260,7 +260,7 @@ async function runOnce(profileDir?: string): Promise<RunResult> {
   await waitForQuietMachine();
   const scratch = await Scratch.create();
   try {
-    const tenants = Array.from({ length: Number(values.tenants) }, () => randomUUID());
+    const tenants: string[] = Array.from({ length: Number(values.tenants) }, () => randomUUID());
     const port = await freePort();
     // A rate limit no bench load reaches (the limiter's Redis round trip is still
     // measured), and a quota above the stored jobs and every POST of the loads.
