@@ -1,4 +1,10 @@
-import { type Db, type ExecutionRow, insertAuditEvent, type JobRow } from "@scheduler/db";
+import {
+  type Db,
+  type ExecutionRow,
+  insertAuditEvent,
+  type JobRow,
+  type NewAuditEventRow,
+} from "@scheduler/db";
 import { z } from "zod";
 
 /** Every action the audit trail records: one per state-changing call (API.md GET /audit). */
@@ -44,7 +50,12 @@ const REQUEST_ID_MAX = 200;
 
 /** Writes the audit event of a change; call it inside the change's transaction. */
 export async function recordAudit(tx: Db, actor: Actor, entry: AuditEntry): Promise<void> {
-  await insertAuditEvent(tx, {
+  await insertAuditEvent(tx, auditEvent(actor, entry));
+}
+
+/** The row of a change's audit event. */
+export function auditEvent(actor: Actor, entry: AuditEntry): NewAuditEventRow {
+  return {
     tenantId: actor.tenantId,
     actorType: actor.type,
     actorId: actor.userId,
@@ -53,7 +64,7 @@ export async function recordAudit(tx: Db, actor: Actor, entry: AuditEntry): Prom
     targetId: entry.targetId,
     requestId: actor.requestId.slice(0, REQUEST_ID_MAX),
     changes: entry.changes,
-  });
+  };
 }
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;

@@ -8,9 +8,9 @@ import {
   type UpdateJobRequest,
 } from "@scheduler/core";
 import {
+  auditEventInsert,
   cancelJobExecutions,
   countRunningExecutions,
-  countTenantJobs,
   type Db,
   databaseNow,
   deleteJob,
@@ -21,11 +21,13 @@ import {
   type JobRow,
   lockJob,
   type NewJobRow,
+  tenantQuotaExceeded,
   updateJob,
 } from "@scheduler/db";
 import {
   type Actor,
   type AuditedJob,
+  auditEvent,
   creationEntry,
   jobChanges,
   recordAudit,
@@ -92,26 +94,28 @@ export class JobService {
     });
     const { db, maxJobsPerTenant } = this.options;
     const entry = creationEntry(rows, options.batch ?? false, this.options.secrets.mask);
-    return withNameConflict(() =>
-      db.transaction(async (tx) => {
-        // The audit event first, built from the rows about to be stored (their ids are
-        // ours): the jobs' insert locks the tenant's counter row until commit, and only
-        // the quota check should follow it.
-        await recordAudit(tx, actor, entry);
-        const created = await insertJobs(tx, rows);
-        // The insert's trigger added these jobs to the tenant's count, waiting for a
-        // concurrent create of the tenant to commit first: the count is exact.
-        const count = await countTenantJobs(tx, actor.tenantId);
-        if (count > maxJobsPerTenant) {
-          throw new AppError(
-            "QUOTA_EXCEEDED",
-            `the tenant may have at most ${maxJobsPerTenant} jobs`,
-            { limit: maxJobsPerTenant, current: count - rows.length },
-          );
-        }
-        return created;
-      }),
-    );
+    try {
+      // One statement, committed on its own: the jobs, their audit event (built from
+      // the rows about to be stored; their ids are ours), and the quota check of
+      // tenant_job_counts' trigger, which locks the tenant's counter row only while the
+      // statement commits. A create waiting on that row counts from the version its
+      // predecessor committed, so the check is exact.
+      return await insertJobs(db, rows, {
+        maxJobsPerTenant,
+        alongside: auditEventInsert(db, auditEvent(actor, entry)),
+      });
+    } catch (error) {
+      const quota = tenantQuotaExceeded(error);
+      if (quota) {
+        throw new AppError(
+          "QUOTA_EXCEEDED",
+          `the tenant may have at most ${maxJobsPerTenant} jobs`,
+          { limit: maxJobsPerTenant, current: quota.current },
+        );
+      }
+      if (isUniqueViolation(error, "uq_scheduled_jobs_tenant_name")) throw nameConflict();
+      throw error;
+    }
   }
 
   private toNewRow(
@@ -351,11 +355,13 @@ async function withNameConflict<T>(write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (error) {
-    if (isUniqueViolation(error, "uq_scheduled_jobs_tenant_name")) {
-      throw new AppError("JOB_ALREADY_EXISTS", "a job with that name already exists in the tenant");
-    }
+    if (isUniqueViolation(error, "uq_scheduled_jobs_tenant_name")) throw nameConflict();
     throw error;
   }
+}
+
+function nameConflict(): AppError {
+  return new AppError("JOB_ALREADY_EXISTS", "a job with that name already exists in the tenant");
 }
 
 function assertTransition(allowed: boolean, message: string): void {

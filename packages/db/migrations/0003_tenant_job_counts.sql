@@ -16,13 +16,33 @@ INSERT INTO "tenant_job_counts" ("tenant_id", "job_count")
 SELECT "tenant_id", count(*) FROM "scheduled_jobs" GROUP BY "tenant_id";
 --> statement-breakpoint
 -- Adds each tenant's change; rows in tenant order, so two statements that touch the
--- same tenants lock their rows in the same order.
+-- same tenants lock their rows in the same order. An insert made while the setting
+-- scheduler.tenant_max_jobs holds a number (the API sets it in its create statement)
+-- fails with SQLSTATE SJ001 when it takes a tenant past it; DETAIL is the tenant's count
+-- before the insert. The check reads the row this statement has just updated (and
+-- locked until commit), so concurrent creates of a tenant each see the previous count.
 CREATE FUNCTION "count_tenant_jobs"() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  max_jobs integer := nullif(current_setting('scheduler.tenant_max_jobs', true), '')::integer;
+  over record;
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    INSERT INTO tenant_job_counts AS c (tenant_id, job_count)
-    SELECT tenant_id, count(*) FROM inserted_jobs GROUP BY tenant_id ORDER BY tenant_id
-    ON CONFLICT (tenant_id) DO UPDATE SET job_count = c.job_count + excluded.job_count;
+    WITH added AS (
+      SELECT tenant_id, count(*)::integer AS n FROM inserted_jobs GROUP BY tenant_id
+    ), counted AS (
+      INSERT INTO tenant_job_counts AS c (tenant_id, job_count)
+      SELECT tenant_id, n FROM added ORDER BY tenant_id
+      ON CONFLICT (tenant_id) DO UPDATE SET job_count = c.job_count + excluded.job_count
+      RETURNING c.tenant_id, c.job_count
+    )
+    SELECT counted.tenant_id, counted.job_count - added.n AS before INTO over
+    FROM counted JOIN added USING (tenant_id)
+    WHERE counted.job_count > max_jobs
+    LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'tenant % may have at most % jobs', over.tenant_id, max_jobs
+        USING ERRCODE = 'SJ001', DETAIL = over.before;
+    END IF;
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO tenant_job_counts AS c (tenant_id, job_count)
     SELECT tenant_id, -count(*) FROM deleted_jobs GROUP BY tenant_id ORDER BY tenant_id

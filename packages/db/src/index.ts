@@ -1,8 +1,16 @@
-export { createDb, createPool, type Db, isUniqueViolation, type PoolOptions } from "./client.js";
+export {
+  createDb,
+  createPool,
+  type Db,
+  isUniqueViolation,
+  type PoolOptions,
+  tenantQuotaExceeded,
+} from "./client.js";
 export { MIGRATIONS_FOLDER, type MigrateOptions, runMigrations } from "./migrate.js";
 export {
   type AuditCursor,
   type AuditListFilter,
+  auditEventInsert,
   insertAuditEvent,
   listAuditEvents,
 } from "./queries/audit.js";
@@ -81,7 +89,6 @@ export {
   type PartitionMaintenanceOptions,
 } from "./queries/partitions.js";
 export { ALL_JOBS, durationBucket, type ExecutionStats, executionStats } from "./queries/stats.js";
-export { countTenantJobs } from "./queries/tenantJobCounts.js";
 export {
   type AuditEventRow,
   auditEvents,

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createTestDatabase, type TestDatabase } from "@scheduler/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tenantQuotaExceeded } from "./client.js";
 import { deleteJob, insertJobs } from "./queries/jobs.js";
 import { countTenantJobs } from "./queries/tenantJobCounts.js";
 
@@ -86,6 +87,29 @@ describe("tenant_job_counts", () => {
       client.release();
     }
     expect(await countTenantJobs(database.db, tenant)).toBe(3);
+    expect(await drift()).toEqual([]);
+  });
+
+  it("refuses an insert that takes a tenant past the quota it was given, and only that", async () => {
+    const tenant = randomUUID();
+    await insertBySql([tenant], 3);
+    const jobs = (n: number) =>
+      Array.from({ length: n }, () => ({
+        name: `quota-${randomUUID()}`,
+        cronExpression: "0 0 * * * *",
+        jobType: "http",
+        config: {},
+        tenantId: tenant,
+        createdBy: tenant,
+      }));
+    const refused = await insertJobs(database.db, jobs(2), { maxJobsPerTenant: 4 }).catch(
+      (error: unknown) => error,
+    );
+    expect(tenantQuotaExceeded(refused)).toEqual({ current: 3 });
+    expect(await insertJobs(database.db, jobs(1), { maxJobsPerTenant: 4 })).toHaveLength(1);
+    // Without a quota (SQL by hand, a test's fixture) nothing is refused.
+    await insertBySql([tenant], 2);
+    expect(await countTenantJobs(database.db, tenant)).toBe(6);
     expect(await drift()).toEqual([]);
   });
 

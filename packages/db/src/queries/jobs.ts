@@ -1,5 +1,16 @@
 import { randomUUID } from "node:crypto";
-import { and, desc, eq, getTableColumns, ilike, lt, or, type SQLChunk, sql } from "drizzle-orm";
+import {
+  and,
+  desc,
+  eq,
+  getTableColumns,
+  ilike,
+  lt,
+  or,
+  type SQL,
+  type SQLChunk,
+  sql,
+} from "drizzle-orm";
 import type { Db } from "../client.js";
 import { type JobRow, type NewJobRow, scheduledJobs } from "../schema.js";
 
@@ -114,14 +125,27 @@ export async function lockJob(
  * Only the columns the rows left to their defaults come back (`RETURNING`): the rest of
  * each row is what was sent. Columns a row leaves undefined take their defaults, so
  * every row must define the same ones; otherwise the rows go through drizzle's VALUES
- * list.
+ * list (without `options`).
+ *
+ * With `maxJobsPerTenant`, the statement sets `scheduler.tenant_max_jobs` for its
+ * transaction, and tenant_job_counts' trigger refuses an insert that takes a tenant past
+ * it (SQLSTATE SJ001, see tenantQuotaExceeded). `alongside` is a data-modifying
+ * statement (an audit event) run in the same statement. Outside a transaction, the
+ * tenant's counter row is then locked only while the statement commits.
  */
-export async function insertJobs(db: Db, values: NewJobRow[]): Promise<JobRow[]> {
+export async function insertJobs(
+  db: Db,
+  values: NewJobRow[],
+  options: { maxJobsPerTenant?: number; alongside?: SQL } = {},
+): Promise<JobRow[]> {
   if (values.length === 0) return [];
   const keys = (Object.keys(values[0]!) as (keyof NewJobRow)[]).filter(
     (key) => values[0]![key] !== undefined,
   );
   if (!values.every((row) => definesExactly(row, keys))) {
+    if (options.maxJobsPerTenant !== undefined || options.alongside) {
+      throw new Error("insertJobs with options: every row must define the same columns");
+    }
     return db.insert(scheduledJobs).values(values).returning();
   }
   // The id pairs each returned row with the one sent (RETURNING promises no order).
@@ -140,10 +164,18 @@ export async function insertJobs(db: Db, values: NewJobRow[]): Promise<JobRow[]>
     return sql`${sql.identifier(key)} ${sql.raw(type)}`;
   });
   const list = (parts: SQLChunk[]) => sql.join(parts, sql`, `);
+  // The quota setting comes from a CTE the SELECT reads, so it is set before the
+  // statement's trigger runs; a volatile CTE is evaluated once.
+  const quota = options.maxJobsPerTenant;
+  const ctes = [
+    sql`quota AS (SELECT set_config('scheduler.tenant_max_jobs', ${quota === undefined ? "" : String(quota)}, true))`,
+    ...(options.alongside ? [sql`alongside AS (${options.alongside})`] : []),
+  ];
   const result = await db.execute<Record<string, unknown>>(
-    sql`INSERT INTO ${scheduledJobs} (${list(keys.map((key) => sql.identifier(columns[key].name)))})
+    sql`WITH ${list(ctes)}
+    INSERT INTO ${scheduledJobs} (${list(keys.map((key) => sql.identifier(columns[key].name)))})
     SELECT ${list(keys.map((key) => sql`r.${sql.identifier(key)}`))}
-    FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(${list(fields)})
+    FROM quota, jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(${list(fields)})
     RETURNING ${list(returned.map(([, column]) => sql.identifier(column.name)))}`,
   );
   const byId = new Map<unknown, Record<string, unknown>>();

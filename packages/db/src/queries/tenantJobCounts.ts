@@ -4,10 +4,8 @@ import { tenantJobCounts } from "../schema.js";
 
 /**
  * How many jobs the tenant has, as its counter row says (kept by triggers on
- * scheduled_jobs, migrations/0003): one row read, however many jobs. Inside a
- * transaction that has just added the tenant's jobs it includes them, and the row stays
- * locked until that transaction ends, so concurrent creates of one tenant each see the
- * previous one's count.
+ * scheduled_jobs, migrations/0003, which also enforce the quota): one row read, however
+ * many jobs.
  */
 export async function countTenantJobs(db: Db, tenantId: string): Promise<number> {
   const [row] = await db
