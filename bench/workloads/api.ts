@@ -1,13 +1,16 @@
 /**
- * api: with 100,000 jobs stored (100 tenants × 1000, inserted in SQL), the API process
- * alone: `GET /jobs/{id}`, `GET /jobs?limit=50` and `POST /jobs`, each at 300 req/s paced
+ * api: with 100,000 jobs stored, all of ONE tenant (`--tenants` spreads them) and created
+ * as a user creates them, through the internal batch API (1000 a call, `--parallel` calls
+ * in flight, the creation timed; no manual ANALYZE), the API process alone:
+ * `GET /jobs/{id}`, `GET /jobs?limit=50` and `POST /jobs` for those tenants, each at 300 req/s paced
  * (an open loop: a request every 3.3 ms, whatever the answers do; the targets' load), at
  * 300 req/s as autocannon's `overallRate` sends it (each connection's share of a second
  * back to back at the top of the second), and flat out under autocannon (throughput).
  * Latencies are every response's own time.
  *
  *   node --conditions=@scheduler/source --import tsx bench/workloads/api.ts \
- *     [--jobs 100000] [--runs 3] [--rate 300] [--seconds 20] [--connections 10] [--profile]
+ *     [--jobs 100000] [--tenants 1] [--parallel 2] [--runs 3] [--rate 300] [--seconds 20]
+ *     [--connections 10] [--profile]
  */
 import { randomUUID } from "node:crypto";
 import { Agent, type OutgoingHttpHeaders, request } from "node:http";
@@ -15,18 +18,20 @@ import { parseArgs } from "node:util";
 import { signTestJwt } from "@scheduler/testkit/jwt";
 import autocannon from "autocannon";
 import { describeProfiles } from "../lib/cpuProfile.js";
-import { insertJobs, TENANTS } from "../lib/ours.js";
 import { REPO_ROOT } from "../lib/processes.js";
 import { type ProcessFigures, samplerFor } from "../lib/procStats.js";
 import { waitForQuietMachine } from "../lib/quiet.js";
 import { appendResults, environmentLines } from "../lib/report.js";
-import { closeAll, JWT_SECRET, Scratch } from "../lib/scratch.js";
+import { closeAll, JWT_SECRET, Scratch, SERVICE_TOKEN } from "../lib/scratch.js";
 import { percentile, showSpread, sleep, spread, table } from "../lib/stats.js";
 import { freePort } from "../lib/target.js";
+import { scatteredSchedules } from "./scatteredSchedules.js";
 
 const { values } = parseArgs({
   options: {
     jobs: { type: "string", default: "100000" },
+    tenants: { type: "string", default: "1" },
+    parallel: { type: "string", default: "2" },
     runs: { type: "string", default: "3" },
     rate: { type: "string", default: "300" },
     seconds: { type: "string", default: "20" },
@@ -36,11 +41,19 @@ const { values } = parseArgs({
   },
 });
 const seconds = Number(values.seconds);
+const JOBS = Number(values.jobs);
+const PER_CALL = 1000;
 const PREFIX = "/api/v1/scheduler";
 
 type Endpoint = "GET /jobs/{id}" | "GET /jobs?limit=50" | "POST /jobs";
 type Mode = "paced" | "steady" | "flat out";
 const ENDPOINTS: Endpoint[] = ["GET /jobs/{id}", "GET /jobs?limit=50", "POST /jobs"];
+
+interface RunResult {
+  /** Seconds to create the stored jobs through the batch API. */
+  createSeconds: number;
+  loads: LoadResult[];
+}
 
 interface LoadResult {
   endpoint: Endpoint;
@@ -210,34 +223,67 @@ async function load(
   };
 }
 
-async function runOnce(profileDir?: string): Promise<LoadResult[]> {
+/**
+ * Creates the stored jobs through `POST /internal/jobs/batch-create`, the calls spread
+ * round-robin over the tenants, `--parallel` in flight; resolves with the seconds it took.
+ */
+async function createStoredJobs(base: string, tenants: string[]): Promise<number> {
+  const schedules = scatteredSchedules(JOBS);
+  const calls = Array.from({ length: Math.ceil(JOBS / PER_CALL) }, (_, i) => i);
+  const createdBy = randomUUID();
+  const started = performance.now();
+  const lane = async () => {
+    for (let call = calls.shift(); call !== undefined; call = calls.shift()) {
+      const jobs = schedules.slice(call * PER_CALL, (call + 1) * PER_CALL).map((s, i) => ({
+        name: `stored-${call}-${i}`,
+        cronExpression: s.cron,
+        timezone: s.zone,
+        jobType: "http",
+        config: { url: "http://127.0.0.1:9/x", method: "GET" },
+      }));
+      const tenantId = tenants[call % tenants.length]!;
+      const res = await fetch(`${base}/internal/jobs/batch-create`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-service-token": SERVICE_TOKEN },
+        body: JSON.stringify({ tenantId, createdBy, jobs }),
+      });
+      if (res.status !== 201)
+        throw new Error(`batch ${call}: HTTP ${res.status} ${await res.text()}`);
+      await res.arrayBuffer();
+    }
+  };
+  await Promise.all(Array.from({ length: Number(values.parallel) }, lane));
+  return (performance.now() - started) / 1000;
+}
+
+async function runOnce(profileDir?: string): Promise<RunResult> {
   await waitForQuietMachine();
   const scratch = await Scratch.create();
   try {
-    await insertJobs(scratch, {
-      namePrefix: "stored-",
-      count: Number(values.jobs),
-      cron: "0 30 3 * * *",
-      nextAt: new Date(Date.now() + 86_400_000),
-      targetUrl: "http://127.0.0.1:9/x",
-    });
-    await scratch.pool.query("VACUUM ANALYZE scheduled_jobs");
+    const tenants: string[] = Array.from({ length: Number(values.tenants) }, () => randomUUID());
     const port = await freePort();
-    // A limit no bench load reaches: the limiter's Redis round trip is still measured.
+    // A rate limit no bench load reaches (the limiter's Redis round trip is still
+    // measured), and a quota above the stored jobs and every POST of the loads.
     const api = scratch.startApp(
       "api",
-      scratch.appEnv({ PORT: String(port), TENANT_RATE_LIMIT_PER_MINUTE: "100000000" }),
+      scratch.appEnv({
+        PORT: String(port),
+        TENANT_RATE_LIMIT_PER_MINUTE: "100000000",
+        TENANT_MAX_JOBS: String(JOBS + 1_000_000),
+      }),
       profileDir ? { cpuProfileDir: profileDir } : {},
     );
     const base = `http://127.0.0.1:${port}`;
     for (let ok = false; !ok; await sleep(250))
       ok = (await fetch(`${base}/health`).catch(() => null))?.ok ?? false;
+    const createSeconds = await createStoredJobs(base, tenants);
+    console.error(`${JOBS} jobs created through the batch API in ${createSeconds.toFixed(2)} s`);
     const { rows } = await scratch.pool.query(
       "SELECT id, tenant_id FROM scheduled_jobs ORDER BY random() LIMIT 5000",
     );
     const fixture: Fixture = {
       base,
-      tokens: TENANTS.map((tenantId) =>
+      tokens: tenants.map((tenantId) =>
         signTestJwt(
           { sub: tenantId, tenantId, permissions: ["jobs:read", "jobs:write"] },
           JWT_SECRET,
@@ -245,18 +291,18 @@ async function runOnce(profileDir?: string): Promise<LoadResult[]> {
       ),
       jobs: rows.map((r) => ({
         id: r.id as string,
-        tenant: TENANTS.indexOf(r.tenant_id as string),
+        tenant: tenants.indexOf(r.tenant_id as string),
       })),
     };
-    const results: LoadResult[] = [];
+    const loads: LoadResult[] = [];
     // Warm-up: JIT and connection pools, not measured.
     for (const endpoint of ENDPOINTS) await warm(endpoint, fixture);
     for (const endpoint of ENDPOINTS) {
-      results.push(await paced(endpoint, Number(values.rate), fixture, api, scratch.backendPids()));
-      results.push(await load(endpoint, Number(values.rate), fixture, api, scratch.backendPids()));
-      results.push(await load(endpoint, undefined, fixture, api, scratch.backendPids()));
+      loads.push(await paced(endpoint, Number(values.rate), fixture, api, scratch.backendPids()));
+      loads.push(await load(endpoint, Number(values.rate), fixture, api, scratch.backendPids()));
+      loads.push(await load(endpoint, undefined, fixture, api, scratch.backendPids()));
     }
-    return results;
+    return { createSeconds, loads };
   } finally {
     await scratch.close();
   }
@@ -278,11 +324,13 @@ const LOAD_LABEL: Record<Mode, string> = {
   "flat out": `flat out, ${values.connections} connections`,
 };
 
-function report(all: LoadResult[][]): string[] {
+const CREATE_TARGET_SECONDS = 5;
+
+function report(all: RunResult[]): string[] {
   const rows: string[][] = [];
   for (const endpoint of ENDPOINTS) {
     for (const mode of ["paced", "steady", "flat out"] as const) {
-      const runs = all.map((r) => r.find((x) => x.endpoint === endpoint && x.mode === mode)!);
+      const runs = all.map((r) => r.loads.find((x) => x.endpoint === endpoint && x.mode === mode)!);
       const s = (f: (r: LoadResult) => number, d?: number) => showSpread(spread(runs.map(f)), d);
       const p95 = spread(runs.map((r) => r.p95));
       const goal = mode === "paced" ? TARGETS[endpoint] : undefined;
@@ -301,8 +349,12 @@ function report(all: LoadResult[][]): string[] {
       ]);
     }
   }
+  const create = spread(all.map((r) => r.createSeconds));
+  const stored = `${JOBS.toLocaleString("en-US")} jobs of ${values.tenants === "1" ? "one tenant" : `${values.tenants} tenants`}`;
   return [
-    `### ${Number(values.jobs).toLocaleString("en-US")} jobs stored, API process alone — ${all.length} runs, ${seconds} s per load, medians (min–max)`,
+    `### ${stored} stored, API process alone — ${all.length} runs, ${seconds} s per load, medians (min–max)`,
+    "",
+    `Created through \`POST /internal/jobs/batch-create\` (${PER_CALL} a call, ${values.parallel} in flight), no manual ANALYZE: ${showSpread(create, 2)} s (${showSpread(spread(all.map((r) => JOBS / r.createSeconds)), 0)} jobs/s); target for 100,000 ≤ ${CREATE_TARGET_SECONDS} s${JOBS === 100_000 && create.runs > 0 ? `: ${create.median <= CREATE_TARGET_SECONDS ? "met" : "**missed**"}` : ""}.`,
     "",
     table(
       [
@@ -325,11 +377,11 @@ function report(all: LoadResult[][]): string[] {
 }
 
 const environment = await environmentLines();
-const all: LoadResult[][] = [];
+const all: RunResult[] = [];
 try {
   for (let i = 0; i < Number(values.runs); i++) {
     all.push(await runOnce());
-    console.error(JSON.stringify(all.at(-1)!.map(({ processes, ...r }) => r)));
+    console.error(JSON.stringify(all.at(-1)!.loads.map(({ processes, ...r }) => r)));
   }
   if (values.profile) {
     const dir = `${REPO_ROOT}bench/profiles/api-${Date.now()}`;
@@ -340,8 +392,8 @@ try {
 } finally {
   await closeAll();
 }
-const command = `node --conditions=@scheduler/source --import tsx bench/workloads/api.ts --jobs ${values.jobs} --runs ${values.runs} --rate ${values.rate} --seconds ${seconds} --connections ${values.connections}`;
+const command = `node --conditions=@scheduler/source --import tsx bench/workloads/api.ts --jobs ${values.jobs} --tenants ${values.tenants} --parallel ${values.parallel} --runs ${values.runs} --rate ${values.rate} --seconds ${seconds} --connections ${values.connections}`;
 const body = [...environment, "", ...report(all)];
 if (values["no-append"]) console.log(body.join("\n"));
-else appendResults("api (100,000 jobs stored)", command, body);
+else appendResults(`api (${JOBS.toLocaleString("en-US")} jobs stored)`, command, body);
 process.exit(0);

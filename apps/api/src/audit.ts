@@ -1,4 +1,10 @@
-import { type Db, type ExecutionRow, insertAuditEvent, type JobRow } from "@scheduler/db";
+import {
+  type Db,
+  type ExecutionRow,
+  insertAuditEvent,
+  type JobRow,
+  type NewAuditEventRow,
+} from "@scheduler/db";
 import { z } from "zod";
 
 /** Every action the audit trail records: one per state-changing call (API.md GET /audit). */
@@ -44,7 +50,12 @@ const REQUEST_ID_MAX = 200;
 
 /** Writes the audit event of a change; call it inside the change's transaction. */
 export async function recordAudit(tx: Db, actor: Actor, entry: AuditEntry): Promise<void> {
-  await insertAuditEvent(tx, {
+  await insertAuditEvent(tx, auditEvent(actor, entry));
+}
+
+/** The row of a change's audit event. */
+export function auditEvent(actor: Actor, entry: AuditEntry): NewAuditEventRow {
+  return {
     tenantId: actor.tenantId,
     actorType: actor.type,
     actorId: actor.userId,
@@ -53,15 +64,39 @@ export async function recordAudit(tx: Db, actor: Actor, entry: AuditEntry): Prom
     targetId: entry.targetId,
     requestId: actor.requestId.slice(0, REQUEST_ID_MAX),
     changes: entry.changes,
-  });
+  };
 }
+
+const iso = (d: Date | null) => d?.toISOString() ?? null;
+
+/** What the audit trail shows of a job: a stored row, or one about to be stored. */
+export type AuditedJob = Pick<
+  JobRow,
+  | "id"
+  | "name"
+  | "description"
+  | "cronExpression"
+  | "timezone"
+  | "jobType"
+  | "config"
+  | "retryConfig"
+  | "timeoutSeconds"
+  | "maxConcurrent"
+  | "priority"
+  | "misfirePolicy"
+  | "startDate"
+  | "endDate"
+  | "maxExecutions"
+  | "tags"
+  | "status"
+  | "nextExecutionAt"
+>;
 
 /**
  * A job's fields as the audit trail shows them: API names, instants as ISO strings, the
  * config with every secret value masked.
  */
-export function auditedFields(job: JobRow, mask: Mask): Record<string, unknown> {
-  const iso = (d: Date | null) => d?.toISOString() ?? null;
+export function auditedFields(job: AuditedJob, mask: Mask): Record<string, unknown> {
   return {
     name: job.name,
     description: job.description,
@@ -89,18 +124,21 @@ export function auditedFields(job: JobRow, mask: Mask): Record<string, unknown> 
  * stored form changed, so a new secret value shows although both sides read '******'.
  */
 export function jobChanges(
-  before: JobRow | undefined,
-  after: JobRow | undefined,
+  before: AuditedJob | undefined,
+  after: AuditedJob | undefined,
   mask: Mask,
 ): Record<string, { from?: unknown; to?: unknown }> {
   const from = before ? auditedFields(before, mask) : {};
   const to = after ? auditedFields(after, mask) : {};
-  // A create or a delete changes every field: no comparison needed.
+  // A create or a delete changes every field: no comparison needed. A plain loop: a
+  // batch create makes this for each of its jobs.
   if (!before || !after) {
-    const side = before ? "from" : "to";
-    return Object.fromEntries(
-      Object.entries(before ? from : to).map(([field, value]) => [field, { [side]: value }]),
-    );
+    const fields = before ? from : to;
+    const changes: Record<string, { from?: unknown; to?: unknown }> = {};
+    for (const field in fields) {
+      changes[field] = before ? { from: fields[field] } : { to: fields[field] };
+    }
+    return changes;
   }
   const changes: Record<string, { from?: unknown; to?: unknown }> = {};
   for (const field of new Set([...Object.keys(from), ...Object.keys(to)])) {
@@ -118,8 +156,8 @@ export function jobChanges(
 }
 
 /** The event of a create: one job, or a batch call listing every job it created. */
-export function creationEntry(created: JobRow[], batch: boolean, mask: Mask): AuditEntry {
-  const changes = (job: JobRow) => jobChanges(undefined, job, mask);
+export function creationEntry(created: AuditedJob[], batch: boolean, mask: Mask): AuditEntry {
+  const changes = (job: AuditedJob) => jobChanges(undefined, job, mask);
   if (!batch) {
     const [job] = created;
     return { action: "job.create", targetType: "job", targetId: job!.id, changes: changes(job!) };

@@ -8,9 +8,9 @@ import {
   type UpdateJobRequest,
 } from "@scheduler/core";
 import {
+  auditEventInsert,
   cancelJobExecutions,
   countRunningExecutions,
-  countTenantJobs,
   type Db,
   databaseNow,
   deleteJob,
@@ -20,11 +20,19 @@ import {
   isUniqueViolation,
   type JobRow,
   lockJob,
-  lockTenantJobs,
   type NewJobRow,
+  tenantQuotaExceeded,
   updateJob,
 } from "@scheduler/db";
-import { type Actor, creationEntry, jobChanges, recordAudit, runEntry } from "./audit.js";
+import {
+  type Actor,
+  type AuditedJob,
+  auditEvent,
+  creationEntry,
+  jobChanges,
+  recordAudit,
+  runEntry,
+} from "./audit.js";
 import type { Dispatcher } from "./dispatch.js";
 
 /** How configs are stored and shown: secret values sealed at rest, masked in answers. */
@@ -85,26 +93,29 @@ export class JobService {
       names.add(row.name);
     });
     const { db, maxJobsPerTenant } = this.options;
-    return withNameConflict(() =>
-      db.transaction(async (tx) => {
-        await lockTenantJobs(tx, actor.tenantId);
-        const existing = await countTenantJobs(tx, actor.tenantId);
-        if (existing + rows.length > maxJobsPerTenant) {
-          throw new AppError(
-            "QUOTA_EXCEEDED",
-            `the tenant may have at most ${maxJobsPerTenant} jobs`,
-            {
-              limit: maxJobsPerTenant,
-              current: existing,
-            },
-          );
-        }
-        const created = await insertJobs(tx, rows);
-        const entry = creationEntry(created, options.batch ?? false, this.options.secrets.mask);
-        await recordAudit(tx, actor, entry);
-        return created;
-      }),
-    );
+    const entry = creationEntry(rows, options.batch ?? false, this.options.secrets.mask);
+    try {
+      // One statement, committed on its own: the jobs, their audit event (built from
+      // the rows about to be stored; their ids are ours), and the quota check of
+      // tenant_job_counts' trigger, which locks the tenant's counter row only while the
+      // statement commits. A create waiting on that row counts from the version its
+      // predecessor committed, so the check is exact.
+      return await insertJobs(db, rows, {
+        maxJobsPerTenant,
+        alongside: auditEventInsert(db, auditEvent(actor, entry)),
+      });
+    } catch (error) {
+      const quota = tenantQuotaExceeded(error);
+      if (quota) {
+        throw new AppError(
+          "QUOTA_EXCEEDED",
+          `the tenant may have at most ${maxJobsPerTenant} jobs`,
+          { limit: maxJobsPerTenant, current: quota.current },
+        );
+      }
+      if (isUniqueViolation(error, "uq_scheduled_jobs_tenant_name")) throw nameConflict();
+      throw error;
+    }
   }
 
   private toNewRow(
@@ -114,9 +125,10 @@ export class JobService {
     index: number,
     count: number,
     checked?: CheckedDefinition,
-  ): NewJobRow {
+  ): NewJobRow & AuditedJob {
     try {
-      return { ...this.definitionColumns(request, now, undefined, checked), ...owner };
+      const columns = this.definitionColumns(request, now, undefined, checked);
+      return { id: randomUUID(), ...columns, ...owner };
     } catch (error) {
       if (count > 1 && error instanceof AppError) {
         throw new AppError(error.code, `jobs[${index}]: ${error.message}`, {
@@ -195,10 +207,11 @@ export class JobService {
       const job = await lockJob(tx, actor.tenantId, jobId);
       if (!job) throw notFound(jobId);
       const cancelled = await cancelJobExecutions(tx, jobId);
-      await deleteJob(tx, actor.tenantId, jobId);
       await this.audit(tx, actor, "job.delete", job, undefined, {
         cancelledExecutions: cancelled.length,
       });
+      // Last: the delete's trigger locks the tenant's counter row until commit.
+      await deleteJob(tx, actor.tenantId, jobId);
       return cancelled;
     });
     await this.options.dispatcher.cancel(cancelled);
@@ -342,11 +355,13 @@ async function withNameConflict<T>(write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (error) {
-    if (isUniqueViolation(error, "uq_scheduled_jobs_tenant_name")) {
-      throw new AppError("JOB_ALREADY_EXISTS", "a job with that name already exists in the tenant");
-    }
+    if (isUniqueViolation(error, "uq_scheduled_jobs_tenant_name")) throw nameConflict();
     throw error;
   }
+}
+
+function nameConflict(): AppError {
+  return new AppError("JOB_ALREADY_EXISTS", "a job with that name already exists in the tenant");
 }
 
 function assertTransition(allowed: boolean, message: string): void {

@@ -47,20 +47,38 @@ interface DayRule {
  */
 const tables = new Map<string, Int8Array | Uint8Array>();
 const MAX_TABLES = 4096;
+/**
+ * The same tables by the values array they were built from: plainMatcherFields hands
+ * out one array per field text, so most lookups skip building the string key.
+ */
+const tablesOfValues = new WeakMap<readonly number[], Map<string, Int8Array | Uint8Array>>();
 
-function shared<T extends Int8Array | Uint8Array>(key: string, build: () => T): T {
-  let table = tables.get(key) as T | undefined;
+function shared<T extends Int8Array | Uint8Array>(
+  kind: string,
+  values: readonly number[],
+  build: () => T,
+): T {
+  let own = tablesOfValues.get(values);
+  let table = own?.get(kind) as T | undefined;
+  if (table) return table;
+  const key = `${kind} ${values.join(",")}`;
+  table = tables.get(key) as T | undefined;
   if (!table) {
     if (tables.size >= MAX_TABLES) tables.clear();
     table = build();
     tables.set(key, table);
   }
+  if (!own) {
+    own = new Map();
+    tablesOfValues.set(values, own);
+  }
+  own.set(kind, table);
   return table;
 }
 
 /** For each value 0…size−1, the smallest allowed value ≥ it, or −1. */
 function nextAllowed(values: readonly number[], size: number): Int8Array {
-  return shared(`next ${size} ${values.join(",")}`, () => {
+  return shared(`next ${size}`, values, () => {
     const allowed = flags(values, size);
     const next = new Int8Array(size);
     for (let v = size - 1, upcoming = -1; v >= 0; v--) {
@@ -72,7 +90,7 @@ function nextAllowed(values: readonly number[], size: number): Int8Array {
 }
 
 function flags(values: readonly number[], size: number): Uint8Array {
-  return shared(`flags ${size} ${values.join(",")}`, () => {
+  return shared(`flags ${size}`, values, () => {
     const flags = new Uint8Array(size);
     for (const v of values) if (v >= 0 && v < size) flags[v] = 1;
     return flags;
@@ -195,9 +213,9 @@ const DAY_OF_WEEK = 5;
  */
 export function plainMatcherFields(fields: readonly string[]): MatcherFields | null {
   if (fields.length !== 6 || fields[MONTH] !== "*") return null;
-  const values: number[][] = [];
-  for (const [index, field] of fields.entries()) {
-    const parsed = plainValues(index, field);
+  const values: (readonly number[])[] = [];
+  for (let index = 0; index < 6; index++) {
+    const parsed = knownPlainValues(index, fields[index]!);
     if (parsed === null) return null;
     values.push(parsed);
   }
@@ -216,6 +234,25 @@ export function plainMatcherFields(fields: readonly string[]): MatcherFields | n
       },
     ],
   };
+}
+
+/**
+ * plainValues of a field text, remembered: schedules share few field texts (60 seconds,
+ * 60 minutes, 24 hours, `*`), and a batch of 1000 new schedules reads 6000 fields.
+ * The arrays are shared, so never changed.
+ */
+const plainValuesOf = new Map<string, readonly number[] | null>();
+const MAX_PLAIN_VALUES = 4096;
+
+function knownPlainValues(index: number, field: string): readonly number[] | null {
+  const key = `${index}${field}`;
+  let values = plainValuesOf.get(key);
+  if (values === undefined) {
+    if (plainValuesOf.size >= MAX_PLAIN_VALUES) plainValuesOf.clear();
+    values = plainValues(index, field);
+    plainValuesOf.set(key, values);
+  }
+  return values;
 }
 
 function plainValues(index: number, field: string): number[] | null {

@@ -172,6 +172,27 @@ export function httpTargetProblem(
   url: string,
   allowedCidrs: readonly string[],
 ): string | undefined {
+  let known = knownTargetProblems.get(allowedCidrs);
+  if (!known) {
+    known = new Map();
+    knownTargetProblems.set(allowedCidrs, known);
+  }
+  if (known.has(url)) return known.get(url);
+  const problem = findHttpTargetProblem(url, allowedCidrs);
+  if (known.size >= KNOWN_TARGETS) known.clear();
+  known.set(url, problem);
+  return problem;
+}
+
+/**
+ * httpTargetProblem's answers by allow-list and URL. The answer is a pure function of
+ * the two, and a batch of jobs (or a job's every run) names the same few URLs again:
+ * parsing the URL and checking its address costs ~5 µs.
+ */
+const knownTargetProblems = new WeakMap<readonly string[], Map<string, string | undefined>>();
+const KNOWN_TARGETS = 1024;
+
+function findHttpTargetProblem(url: string, allowedCidrs: readonly string[]): string | undefined {
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -147,3 +147,15 @@ export async function queryPrepared(
     client.release(discard);
   }
 }
+
+/** SQLSTATE of the tenant_job_counts trigger's refusal (migrations/0003). */
+const TENANT_QUOTA_EXCEEDED = "SJ001";
+
+/**
+ * When `error` is the refusal of an insert that took a tenant past its job quota: the
+ * tenant's job count before the insert.
+ */
+export function tenantQuotaExceeded(error: unknown): { current: number } | undefined {
+  const e = findPgError(error) as { code?: string; detail?: string } | undefined;
+  return e?.code === TENANT_QUOTA_EXCEEDED ? { current: Number(e.detail) } : undefined;
+}

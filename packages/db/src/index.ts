@@ -5,11 +5,13 @@ export {
   isUniqueViolation,
   type PoolOptions,
   sqlStateOf,
+  tenantQuotaExceeded,
 } from "./client.js";
 export { MIGRATIONS_FOLDER, type MigrateOptions, runMigrations } from "./migrate.js";
 export {
   type AuditCursor,
   type AuditListFilter,
+  auditEventInsert,
   insertAuditEvent,
   listAuditEvents,
 } from "./queries/audit.js";
@@ -65,7 +67,6 @@ export {
 export {
   countActiveJobs,
   countJobsByStatus,
-  countTenantJobs,
   deleteJob,
   findJob,
   insertJob,
@@ -74,7 +75,6 @@ export {
   type ListCursor,
   listJobs,
   lockJob,
-  lockTenantJobs,
   updateJob,
 } from "./queries/jobs.js";
 export {

@@ -97,3 +97,34 @@ describe("migration 0001 (partitioned history)", () => {
     expect(rows).toEqual([{ n: 0 }]);
   });
 });
+
+describe("migration 0003 (tenant job counts)", () => {
+  it("counts the jobs each tenant already has", async () => {
+    database = await createEmptyTestDatabase();
+    const { url, pool } = database;
+    await runMigrations(url, { through: "0001_history_partitions" });
+    await pool.query(
+      `INSERT INTO scheduled_jobs (name, cron_expression, job_type, config, tenant_id, created_by)
+       SELECT 'job ' || j, '* * * * * *', 'http', '{}', ($1::uuid[])[1 + j % 3], $1[1]
+       FROM generate_series(1, 100) j`,
+      [
+        [
+          "0a0a0a0a-0000-4000-8000-000000000001",
+          "0a0a0a0a-0000-4000-8000-000000000002",
+          "0a0a0a0a-0000-4000-8000-000000000003",
+        ],
+      ],
+    );
+
+    await runMigrations(url);
+
+    const { rows } = await pool.query(
+      "SELECT tenant_id, job_count FROM tenant_job_counts ORDER BY tenant_id",
+    );
+    expect(rows).toEqual([
+      { tenant_id: "0a0a0a0a-0000-4000-8000-000000000001", job_count: 33 },
+      { tenant_id: "0a0a0a0a-0000-4000-8000-000000000002", job_count: 34 },
+      { tenant_id: "0a0a0a0a-0000-4000-8000-000000000003", job_count: 33 },
+    ]);
+  });
+});

@@ -61,6 +61,16 @@ export const scheduledJobs = pgTable(
 );
 
 /**
+ * How many jobs each tenant has: kept by triggers on scheduled_jobs (migrations/0003) in
+ * the transaction that adds or removes them, so the quota check reads one row instead
+ * of counting the tenant's jobs.
+ */
+export const tenantJobCounts = pgTable("tenant_job_counts", {
+  tenantId: uuid("tenant_id").primaryKey(),
+  jobCount: integer("job_count").notNull(),
+});
+
+/**
  * One row per run of a job: scheduled slot, manual trigger or retry. Range-partitioned
  * by month on scheduled_at (migrations/0001, docs/history.md): drizzle cannot express
  * that, so every key below includes scheduled_at, as a partitioned table requires.

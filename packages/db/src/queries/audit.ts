@@ -1,10 +1,15 @@
-import { and, desc, eq, gte, lt, lte, or } from "drizzle-orm";
+import { and, desc, eq, gte, lt, lte, or, type SQL } from "drizzle-orm";
 import type { Db } from "../client.js";
 import { type AuditEventRow, auditEvents, type NewAuditEventRow } from "../schema.js";
 
 /** Records one audit event; call it in the transaction of the change it describes. */
 export async function insertAuditEvent(db: Db, event: NewAuditEventRow): Promise<void> {
   await db.insert(auditEvents).values(event);
+}
+
+/** The INSERT of one audit event, to run inside another statement (see insertJobs). */
+export function auditEventInsert(db: Db, event: NewAuditEventRow): SQL {
+  return db.insert(auditEvents).values(event).getSQL();
 }
 
 export interface AuditListFilter {

@@ -1,4 +1,16 @@
-import { and, desc, eq, getTableColumns, ilike, lt, or, sql } from "drizzle-orm";
+import { randomUUID } from "node:crypto";
+import {
+  and,
+  desc,
+  eq,
+  getTableColumns,
+  ilike,
+  lt,
+  or,
+  type SQL,
+  type SQLChunk,
+  sql,
+} from "drizzle-orm";
 import type { Db } from "../client.js";
 import { type JobRow, type NewJobRow, scheduledJobs } from "../schema.js";
 
@@ -104,60 +116,87 @@ export async function lockJob(
 }
 
 /**
- * Serialises job creation per tenant inside a transaction, so two concurrent creates
- * cannot both pass the quota check.
+ * Inserts jobs with one statement whose rows travel as one JSON document
+ * (`jsonb_to_recordset`), however many: drizzle's VALUES list takes ~0.1 ms of CPU per
+ * row of this table to build and a parameter per cell (PostgreSQL allows 65,535), and
+ * one text array per column costs a JSON.stringify per jsonb cell plus its escaping
+ * into the array literal. JSON.stringify of the rows as given writes every cell the
+ * way PostgreSQL reads it (instants as ISO strings, jsonb values nested as they are).
+ * Only the columns the rows left to their defaults come back (`RETURNING`): the rest of
+ * each row is what was sent. Columns a row leaves undefined take their defaults, so
+ * every row must define the same ones; otherwise the rows go through drizzle's VALUES
+ * list (without `options`).
+ *
+ * With `maxJobsPerTenant`, the statement sets `scheduler.tenant_max_jobs` for its
+ * transaction, and tenant_job_counts' trigger refuses an insert that takes a tenant past
+ * it (SQLSTATE SJ001, see tenantQuotaExceeded). `alongside` is a data-modifying
+ * statement (an audit event) run in the same statement. Outside a transaction, the
+ * tenant's counter row is then locked only while the statement commits.
  */
-export async function lockTenantJobs(db: Db, tenantId: string): Promise<void> {
-  await db.execute(sql`SELECT pg_advisory_xact_lock(hashtext('jobs:' || ${tenantId}))`);
-}
-
-export async function countTenantJobs(db: Db, tenantId: string): Promise<number> {
-  const [row] = await db
-    .select({ n: sql<number>`count(*)::int` })
-    .from(scheduledJobs)
-    .where(eq(scheduledJobs.tenantId, tenantId));
-  return row?.n ?? 0;
-}
-
-/**
- * Inserts jobs with one statement of one array parameter per column (`unnest`), however
- * many rows: drizzle's VALUES list takes ~0.1 ms of CPU per row of this table to build
- * and a parameter per cell (PostgreSQL allows 65,535). Columns a row leaves undefined
- * take their defaults, so every row must define the same ones; otherwise the rows go
- * through drizzle's VALUES list.
- */
-export async function insertJobs(db: Db, values: NewJobRow[]): Promise<JobRow[]> {
+export async function insertJobs(
+  db: Db,
+  values: NewJobRow[],
+  options: { maxJobsPerTenant?: number; alongside?: SQL } = {},
+): Promise<JobRow[]> {
   if (values.length === 0) return [];
-  const defined = (row: NewJobRow) =>
-    (Object.keys(row) as (keyof NewJobRow)[]).filter((key) => row[key] !== undefined);
-  const keys = defined(values[0]!);
-  const sameKeys = (row: NewJobRow) => {
-    const own = defined(row);
-    return own.length === keys.length && own.every((key, i) => key === keys[i]);
-  };
-  if (!values.every(sameKeys)) return db.insert(scheduledJobs).values(values).returning();
+  const keys = (Object.keys(values[0]!) as (keyof NewJobRow)[]).filter(
+    (key) => values[0]![key] !== undefined,
+  );
+  if (!values.every((row) => definesExactly(row, keys))) {
+    if (options.maxJobsPerTenant !== undefined || options.alongside) {
+      throw new Error("insertJobs with options: every row must define the same columns");
+    }
+    return db.insert(scheduledJobs).values(values).returning();
+  }
+  // The id pairs each returned row with the one sent (RETURNING promises no order).
+  const rows = keys.includes("id") ? values : values.map((row) => ({ id: randomUUID(), ...row }));
+  if (!keys.includes("id")) keys.unshift("id");
 
   const columns = getTableColumns(scheduledJobs);
-  const names = keys.map((key) => sql.identifier(columns[key].name));
-  const arrays = keys.map((key) => {
-    const column = columns[key];
-    const cells = values.map((row) =>
-      row[key] === null ? null : column.mapToDriverValue(row[key]),
-    );
-    return sql`${sql.param(cells)}::${sql.raw(column.getSQLType())}[]`;
-  });
-  const result = await db.execute<Record<string, unknown>>(
-    sql`INSERT INTO ${scheduledJobs} (${sql.join(names, sql`, `)}) SELECT * FROM unnest(${sql.join(arrays, sql`, `)}) RETURNING *`,
+  const returned = Object.entries(columns).filter(
+    ([key]) => key === "id" || !keys.includes(key as keyof NewJobRow),
   );
-  const entries = Object.entries(columns);
-  return result.rows.map((raw) => {
+  // Fields named by their keys, so the rows are stringified as they are, and read as
+  // their column's base type (no length or precision): the column's own assignment
+  // rules then apply, as they would to a VALUES list.
+  const fields = keys.map((key) => {
+    const type = columns[key].getSQLType().replace(/ ?\(\d+\)/, "");
+    return sql`${sql.identifier(key)} ${sql.raw(type)}`;
+  });
+  const list = (parts: SQLChunk[]) => sql.join(parts, sql`, `);
+  // The quota setting comes from a CTE the SELECT reads, so it is set before the
+  // statement's trigger runs; a volatile CTE is evaluated once.
+  const quota = options.maxJobsPerTenant;
+  const ctes = [
+    sql`quota AS (SELECT set_config('scheduler.tenant_max_jobs', ${quota === undefined ? "" : String(quota)}, true))`,
+    ...(options.alongside ? [sql`alongside AS (${options.alongside})`] : []),
+  ];
+  const result = await db.execute<Record<string, unknown>>(
+    sql`WITH ${list(ctes)}
+    INSERT INTO ${scheduledJobs} (${list(keys.map((key) => sql.identifier(columns[key].name)))})
+    SELECT ${list(keys.map((key) => sql`r.${sql.identifier(key)}`))}
+    FROM quota, jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(${list(fields)})
+    RETURNING ${list(returned.map(([, column]) => sql.identifier(column.name)))}`,
+  );
+  const byId = new Map<unknown, Record<string, unknown>>();
+  for (const raw of result.rows) {
     const row: Record<string, unknown> = {};
-    for (const [key, column] of entries) {
+    for (const [key, column] of returned) {
       const value = raw[column.name];
       row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
     }
-    return row as JobRow;
-  });
+    byId.set(row.id, row);
+  }
+  return rows.map((row) => ({ ...row, ...byId.get(row.id) }) as JobRow);
+}
+
+/** Whether `row` defines `keys` and no other column (a batch checks each of its rows). */
+function definesExactly(row: NewJobRow, keys: readonly (keyof NewJobRow)[]): boolean {
+  let defined = 0;
+  for (const key in row) if (row[key as keyof NewJobRow] !== undefined) defined++;
+  if (defined !== keys.length) return false;
+  for (const key of keys) if (row[key] === undefined) return false;
+  return true;
 }
 
 /** Writes the given columns of a tenant's job, stamping updated_at. */
