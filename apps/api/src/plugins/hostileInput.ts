@@ -9,6 +9,16 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
  */
 export const MAX_JSON_DEPTH = 64;
 
+/** A UTF-16 surrogate without its pair: no UTF-8 text (PostgreSQL's, a header's) can hold it. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Why no part of the service can hold this text, if it cannot. */
+function unstorableText(text: string): string | undefined {
+  if (text.includes("\0")) return "a NUL character";
+  if (LONE_SURROGATE.test(text)) return "an unpaired UTF-16 surrogate";
+  return undefined;
+}
+
 interface Problem {
   field: string;
   message: string;
@@ -17,7 +27,8 @@ interface Problem {
 /**
  * The first value in `value` that no part of the service can hold: a string or key
  * with a NUL character (PostgreSQL text and jsonb refuse it, an HTTP header cannot
- * carry it, spawn() refuses it), or nesting deeper than MAX_JSON_DEPTH. Iterative, so
+ * carry it, spawn() refuses it) or an unpaired surrogate (not UTF-8), or nesting deeper
+ * than MAX_JSON_DEPTH. Iterative, so
  * a hostile depth costs no stack.
  */
 function findUnstorable(value: unknown, root: string): Problem | undefined {
@@ -27,8 +38,8 @@ function findUnstorable(value: unknown, root: string): Problem | undefined {
   while (stack.length > 0) {
     const { value: current, path, depth } = stack.pop()!;
     if (typeof current === "string") {
-      if (current.includes("\0"))
-        return { field: path, message: "may not contain a NUL character" };
+      const why = unstorableText(current);
+      if (why) return { field: path, message: `may not contain ${why}` };
       continue;
     }
     if (current === null || typeof current !== "object") continue;
@@ -36,7 +47,8 @@ function findUnstorable(value: unknown, root: string): Problem | undefined {
       return { field: path, message: `nests deeper than ${MAX_JSON_DEPTH} levels` };
     }
     for (const [key, child] of Object.entries(current)) {
-      if (key.includes("\0")) return { field: path, message: "has a key with a NUL character" };
+      const why = unstorableText(key);
+      if (why) return { field: path, message: `has a key with ${why}` };
       stack.push({ value: child, path: `${path}.${key}`, depth: depth + 1 });
     }
   }
@@ -61,7 +73,7 @@ function refuseUnstorable(request: FastifyRequest): void {
 
 /**
  * Refuses, before any schema or handler sees them, ids, query values and bodies that
- * hold a NUL character or nest too deep: 400 VALIDATION_ERROR, nothing stored. Runs at
+ * hold a NUL character or an unpaired surrogate, or nest too deep: 400 VALIDATION_ERROR, nothing stored. Runs at
  * preValidation, after authentication (authFirst.ts).
  */
 export function registerHostileInputChecks(app: FastifyInstance): void {

@@ -60,6 +60,12 @@ function expectEnvelope(res: { statusCode: number; json(): unknown }, code: stri
 const UNSTORABLE_BODIES: [string, Record<string, unknown>, string][] = [
   ["a NUL in the name", { name: `a${NUL}b` }, "VALIDATION_ERROR"],
   ["a NUL in the description", { description: `d${NUL}` }, "VALIDATION_ERROR"],
+  ["a lone surrogate in the name", { name: "a\ud800b" }, "VALIDATION_ERROR"],
+  [
+    "a lone surrogate in a nested body value",
+    { config: httpConfig({ body: { a: ["\udc00"] } }) },
+    "VALIDATION_ERROR",
+  ],
   ["a NUL in a tag", { tags: ["ok", `t${NUL}`] }, "VALIDATION_ERROR"],
   ["a NUL in the cron expression", { cronExpression: `0 * * * *${NUL}` }, "VALIDATION_ERROR"],
   ["a NUL in the timezone", { timezone: `UTC${NUL}` }, "VALIDATION_ERROR"],
