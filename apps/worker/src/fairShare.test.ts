@@ -1,0 +1,188 @@
+import { createLogger, redisKeys } from "@scheduler/core";
+import { test } from "@scheduler/testkit";
+import type { Redis } from "ioredis";
+import { describe, expect } from "vitest";
+import { FairShare, type FairShareOptions } from "./fairShare.js";
+
+const log = createLogger({ name: "fair-share-test", level: "silent" });
+
+let tests = 0;
+/** The file's Redis under a prefix of this test's own: the tests share one cluster else. */
+function ownRedis(testRedis: { redis: Redis; prefix: string }) {
+  tests += 1;
+  return { redis: testRedis.redis, prefix: `${testRedis.prefix}:${tests}` };
+}
+
+/** A worker's FairShare over `slots`, its promotions collected in `promoted`. */
+async function fairShareOf(
+  testRedis: { redis: Redis; prefix: string },
+  options: Partial<FairShareOptions> & { slots: number },
+) {
+  const promoted: string[] = [];
+  const fair = new FairShare({
+    redis: testRedis.redis,
+    keys: redisKeys(testRedis.prefix),
+    workerId: "w-1",
+    leaseMs: 60_000,
+    weights: "",
+    maxPerTenant: 0,
+    promote: async (id) => {
+      promoted.push(id);
+    },
+    log,
+    ...options,
+  });
+  await fair.start();
+  return { fair, promoted };
+}
+
+/** Admits `count` executions of `tenant`, numbered from `from`; the decisions in order. */
+async function admitMany(fair: FairShare, tenant: string, count: number, from = 0) {
+  const decisions: boolean[] = [];
+  for (let i = from; i < from + count; i++) {
+    decisions.push(await fair.admit(tenant, `${tenant}-e${i}`, `${tenant}-q${i}`));
+  }
+  return decisions;
+}
+
+describe("FairShare", () => {
+  test("a tenant alone takes every slot of the cluster, and no more", async ({
+    testRedis: fileRedis,
+  }) => {
+    const testRedis = ownRedis(fileRedis);
+    const { fair } = await fairShareOf(testRedis, { slots: 4 });
+    try {
+      expect(await admitMany(fair, "a", 5)).toEqual([true, true, true, true, false]);
+    } finally {
+      await fair.stop();
+    }
+  });
+
+  test("a tenant under its share starts while another holds every slot; the holder's next is turned away", async ({
+    testRedis: fileRedis,
+  }) => {
+    const testRedis = ownRedis(fileRedis);
+    const { fair } = await fairShareOf(testRedis, { slots: 4 });
+    try {
+      await admitMany(fair, "a", 4);
+      // b's share is 2 of 4: both start in headroom, the third waits.
+      expect(await admitMany(fair, "b", 3)).toEqual([true, true, false]);
+      expect(await fair.admit("a", "a-e9", "a-q9")).toBe(false);
+    } finally {
+      await fair.stop();
+    }
+  });
+
+  test("a release promotes the parked job of the tenant running least, oldest first", async ({
+    testRedis: fileRedis,
+  }) => {
+    const testRedis = ownRedis(fileRedis);
+    const { fair, promoted } = await fairShareOf(testRedis, { slots: 2 });
+    try {
+      await admitMany(fair, "a", 2);
+      expect(await admitMany(fair, "a", 1, 2)).toEqual([false]);
+      await fair.park("a", "a-q2", new Date(1000));
+      await admitMany(fair, "b", 1);
+      expect(await admitMany(fair, "b", 1, 1)).toEqual([false]);
+      await fair.park("b", "b-q1", new Date(3000));
+      await fair.park("b", "b-q0-old", new Date(2000));
+      // Three run on two slots: a release frees none.
+      await fair.release("a-e0");
+      expect(promoted).toEqual([]);
+      // One slot free; a runs none, b one: a's job goes.
+      await fair.release("a-e1");
+      expect(promoted).toEqual(["a-q2"]);
+      // Two free, only b waits: its jobs go oldest first.
+      await fair.release("b-e0");
+      expect(promoted).toEqual(["a-q2", "b-q0-old", "b-q1"]);
+    } finally {
+      await fair.stop();
+    }
+  });
+
+  test("a parked job delivered again is no longer counted waiting", async ({
+    testRedis: fileRedis,
+  }) => {
+    const testRedis = ownRedis(fileRedis);
+    const keys = redisKeys(testRedis.prefix);
+    const { fair } = await fairShareOf(testRedis, { slots: 1 });
+    try {
+      await admitMany(fair, "a", 1);
+      expect(await admitMany(fair, "b", 1)).toEqual([true]);
+      expect(await admitMany(fair, "b", 1, 1)).toEqual([false]);
+      await fair.park("b", "b-q1", new Date());
+      expect(await testRedis.redis.hget(keys.fairParkedCounts, "b")).toBe("1");
+      await fair.release("a-e0");
+      await fair.release("b-e0");
+      expect(await fair.admit("b", "b-e1", "b-q1")).toBe(true);
+      expect(await testRedis.redis.hgetall(keys.fairParkedCounts)).toEqual({});
+      expect(await testRedis.redis.zcard(keys.fairParked("b"))).toBe(0);
+    } finally {
+      await fair.stop();
+    }
+  });
+
+  test("weights divide the slots: 3 to 1 of 4", async ({ testRedis: fileRedis }) => {
+    const testRedis = ownRedis(fileRedis);
+    const { fair } = await fairShareOf(testRedis, { slots: 4, weights: "a=3,b=1" });
+    try {
+      await admitMany(fair, "b", 1);
+      expect(await admitMany(fair, "a", 4)).toEqual([true, true, true, false]);
+      expect(await admitMany(fair, "b", 1, 1)).toEqual([false]);
+    } finally {
+      await fair.stop();
+    }
+  });
+
+  test("the cap holds a tenant on an idle cluster", async ({ testRedis: fileRedis }) => {
+    const testRedis = ownRedis(fileRedis);
+    const { fair } = await fairShareOf(testRedis, { slots: 10, maxPerTenant: 2 });
+    try {
+      expect(await admitMany(fair, "a", 3)).toEqual([true, true, false]);
+    } finally {
+      await fair.stop();
+    }
+  });
+
+  test("a dead worker's leases stop counting once they expire", async ({
+    testRedis: fileRedis,
+  }) => {
+    const testRedis = ownRedis(fileRedis);
+    const keys = redisKeys(testRedis.prefix);
+    const { fair } = await fairShareOf(testRedis, { slots: 2 });
+    try {
+      await admitMany(fair, "a", 2);
+      expect(await admitMany(fair, "a", 1, 2)).toEqual([false]);
+      // As if their worker had died a lease ago.
+      await testRedis.redis.zadd(keys.fairLeases, 0, "a-e0", 0, "a-e1");
+      expect(await admitMany(fair, "a", 1, 3)).toEqual([true]);
+      expect(await testRedis.redis.hget(keys.fairRunning, "a")).toBe("1");
+    } finally {
+      await fair.stop();
+    }
+  });
+
+  test("an execution delivered again under its lease is not counted twice", async ({
+    testRedis: fileRedis,
+  }) => {
+    const testRedis = ownRedis(fileRedis);
+    const keys = redisKeys(testRedis.prefix);
+    const { fair } = await fairShareOf(testRedis, { slots: 2 });
+    try {
+      await admitMany(fair, "a", 2);
+      expect(await fair.admit("a", "a-e0", "a-q0")).toBe(true);
+      expect(await testRedis.redis.hget(keys.fairRunning, "a")).toBe("2");
+    } finally {
+      await fair.stop();
+    }
+  });
+
+  test("stop takes the worker's slots out of the cluster", async ({ testRedis: fileRedis }) => {
+    const testRedis = ownRedis(fileRedis);
+    const keys = redisKeys(testRedis.prefix);
+    const { fair } = await fairShareOf(testRedis, { slots: 3 });
+    expect(await testRedis.redis.zrange(keys.fairWorkers, 0, -1)).toEqual(["w-1|3"]);
+    await fair.stop();
+    expect(await testRedis.redis.zcard(keys.fairWorkers)).toBe(0);
+  });
+});

@@ -1,0 +1,163 @@
+import { readFileSync } from "node:fs";
+import { type Logger, RepeatingTask, type redisKeys, toError } from "@scheduler/core";
+import type { Redis } from "ioredis";
+
+const lua = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
+const ADMIT = lua("admitExecution-6.lua");
+const PARK = lua("parkExecution-2.lua");
+const RELEASE = lua("releaseExecution-5.lua");
+
+/** Most parked queue jobs one release or refresh promotes. */
+const MOST_PROMOTED = 20;
+/** A parked job no release promoted is delivered again after its wait so far, within these bounds, in ms. */
+const PARK_MIN_MS = 5000;
+const PARK_MAX_MS = 30_000;
+
+export interface FairShareOptions {
+  redis: Redis;
+  keys: ReturnType<typeof redisKeys>;
+  workerId: string;
+  /** This worker's running slots (WORKER_CONCURRENCY); the cluster's are the live workers' sum. */
+  slots: number;
+  /** A lease not renewed for this long counts no more (its worker died), in ms. */
+  leaseMs: number;
+  /** Operator weights, 'tenant=weight,…'; a tenant not named weighs 1. */
+  weights: string;
+  /** Most executions one tenant runs at once over all workers; 0 for no cap. */
+  maxPerTenant: number;
+  /** Moves a parked queue job from delayed to waiting; a job no longer delayed is left alone. */
+  promote: (queueJobId: string) => Promise<void>;
+  log: Logger;
+}
+
+/**
+ * The worker's side of tenant fairness (docs/fairness.md): admission of each delivered
+ * execution against its tenant's share of the cluster's slots, the lease that counts it
+ * running, and, when a lease ends, the promotion of parked queue jobs into the slots
+ * that are free, tenant by tenant.
+ */
+export class FairShare {
+  /** Execution ids this worker holds leases for. */
+  private readonly held = new Set<string>();
+  private readonly refresher: RepeatingTask;
+
+  constructor(private readonly options: FairShareOptions) {
+    this.refresher = new RepeatingTask({
+      run: () => this.refresh(),
+      intervalMs: Math.max(100, Math.floor(options.leaseMs / 3)),
+      onError: (error) => options.log.warn({ err: error.message }, "fair-share refresh failed"),
+    });
+  }
+
+  /** Registers this worker's slots, then renews them and its leases every leaseMs/3. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.refresher.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.refresher.stop();
+    const { redis, keys } = this.options;
+    await redis.zrem(keys.fairWorkers, this.workerMember());
+  }
+
+  /** True when the execution may run now (it is then leased); false when it is to be parked. */
+  async admit(tenantId: string, executionId: string, queueJobId: string): Promise<boolean> {
+    const { redis, keys, leaseMs, weights, maxPerTenant, log } = this.options;
+    const admitted = await redis
+      .eval(
+        ADMIT,
+        6,
+        keys.fairLeases,
+        keys.fairLeaseTenants,
+        keys.fairRunning,
+        keys.fairWorkers,
+        keys.fairParkedCounts,
+        keys.fairParked(tenantId),
+        tenantId,
+        executionId,
+        queueJobId,
+        Date.now(),
+        leaseMs,
+        weights,
+        maxPerTenant,
+      )
+      .catch((error) => {
+        // Unfair beats lost: without Redis's answer the execution runs, unleased.
+        log.warn(
+          { executionRowId: executionId, err: toError(error).message },
+          "not admitted; runs",
+        );
+        return 2;
+      });
+    if (admitted === 1) this.held.add(executionId);
+    return admitted !== 0;
+  }
+
+  /** Records a queue job turned away and already delayed, waiting since `waitingSince`. */
+  async park(tenantId: string, queueJobId: string, waitingSince: Date): Promise<void> {
+    const { redis, keys } = this.options;
+    await redis.eval(
+      PARK,
+      2,
+      keys.fairParkedCounts,
+      keys.fairParked(tenantId),
+      tenantId,
+      queueJobId,
+      waitingSince.getTime(),
+    );
+  }
+
+  /** How long a parked job stays delayed unless promoted: its wait so far, bounded. */
+  parkDelayMs(waitingSince: Date): number {
+    const waitedMs = Date.now() - waitingSince.getTime();
+    return Math.min(PARK_MAX_MS, Math.max(PARK_MIN_MS, waitedMs));
+  }
+
+  /** Ends the execution's lease and promotes parked jobs into the free slots. */
+  async release(executionId: string): Promise<void> {
+    this.held.delete(executionId);
+    await this.promoteParked(executionId);
+  }
+
+  private async promoteParked(executionId: string): Promise<void> {
+    const { redis, keys, weights, maxPerTenant, promote, log } = this.options;
+    const ids = (await redis.eval(
+      RELEASE,
+      5,
+      keys.fairLeases,
+      keys.fairLeaseTenants,
+      keys.fairRunning,
+      keys.fairWorkers,
+      keys.fairParkedCounts,
+      executionId,
+      Date.now(),
+      weights,
+      maxPerTenant,
+      keys.fairParkedPrefix,
+      MOST_PROMOTED,
+    )) as string[];
+    for (const id of ids) {
+      await promote(id).catch((error) =>
+        log.debug({ queueJobId: id, err: toError(error).message }, "parked job not promoted"),
+      );
+    }
+  }
+
+  private workerMember(): string {
+    return `${this.options.workerId}|${this.options.slots}`;
+  }
+
+  /** Renews this worker's slots and leases; promotes parked jobs should slots be free. */
+  private async refresh(): Promise<void> {
+    const { redis, keys, leaseMs } = this.options;
+    const until = Date.now() + leaseMs;
+    const multi = redis.multi().zadd(keys.fairWorkers, until, this.workerMember());
+    if (this.held.size > 0) {
+      const pairs = [...this.held].flatMap((id) => [until, id]);
+      multi.zadd(keys.fairLeases, "XX", ...pairs);
+    }
+    await multi.exec();
+    await this.promoteParked("");
+  }
+}
