@@ -185,4 +185,21 @@ describe("FairShare", () => {
     await fair.stop();
     expect(await testRedis.redis.zcard(keys.fairWorkers)).toBe(0);
   });
+
+  test("the longest wait is the oldest parked job's over all tenants, 0 with none", async ({
+    testRedis: fileRedis,
+  }) => {
+    const testRedis = ownRedis(fileRedis);
+    const { fair } = await fairShareOf(testRedis, { slots: 1 });
+    try {
+      expect(await fair.longestWaitSeconds()).toBe(0);
+      await fair.park("a", "a-q1", new Date(Date.now() - 5000));
+      await fair.park("b", "b-q1", new Date(Date.now() - 60_000));
+      const seconds = await fair.longestWaitSeconds();
+      expect(seconds).toBeGreaterThanOrEqual(60);
+      expect(seconds).toBeLessThan(120);
+    } finally {
+      await fair.stop();
+    }
+  });
 });

@@ -144,6 +144,18 @@ export class FairShare {
     }
   }
 
+  /** Seconds the oldest parked execution of any tenant has waited; 0 when none waits. */
+  async longestWaitSeconds(): Promise<number> {
+    const { redis, keys } = this.options;
+    const tenants = await redis.hkeys(keys.fairParkedCounts);
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const tenant of tenants) {
+      const [, since] = await redis.zrange(keys.fairParked(tenant), 0, 0, "WITHSCORES");
+      if (since !== undefined) oldest = Math.min(oldest, Number(since));
+    }
+    return oldest === Number.POSITIVE_INFINITY ? 0 : Math.max(0, (Date.now() - oldest) / 1000);
+  }
+
   private workerMember(): string {
     return `${this.options.workerId}|${this.options.slots}`;
   }

@@ -134,6 +134,12 @@ const fairShare = config.TENANT_FAIRNESS
     })
   : undefined;
 
+if (fairShare) {
+  metrics.collectOnScrape(metrics.tenantLongestWait, async () =>
+    metrics.tenantLongestWait.set(await fairShare.longestWaitSeconds()),
+  );
+}
+
 const httpAgents = new HttpAgents();
 const worker = new Worker<ExecutionMessage>(
   EXECUTION_QUEUE,
