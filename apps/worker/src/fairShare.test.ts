@@ -122,6 +122,40 @@ describe("FairShare", () => {
     }
   });
 
+  test("a free slot goes to a tenant over its share only when no waiting one runs less", async ({
+    testRedis: fileRedis,
+  }) => {
+    const testRedis = ownRedis(fileRedis);
+    const { fair } = await fairShareOf(testRedis, { slots: 5 });
+    try {
+      // a and b run 2 each; c waits with none running: shares are 5/3 each.
+      await admitMany(fair, "a", 2);
+      await admitMany(fair, "b", 2);
+      await fair.park("c", "c-q0", new Date());
+      expect(await fair.admit("a", "a-e2", "a-q2")).toBe(false);
+      expect(await fair.admit("c", "c-e0", "c-q0")).toBe(true);
+    } finally {
+      await fair.stop();
+    }
+  });
+
+  test("a tenant at its share takes a free slot when the waiting ones run as much", async ({
+    testRedis: fileRedis,
+  }) => {
+    const testRedis = ownRedis(fileRedis);
+    const { fair } = await fairShareOf(testRedis, { slots: 6 });
+    try {
+      // Shares of 2; a and b run 2, c runs 1, b waits: one slot is free.
+      await admitMany(fair, "a", 2);
+      await admitMany(fair, "b", 2);
+      await admitMany(fair, "c", 1);
+      await fair.park("b", "b-q9", new Date());
+      expect(await fair.admit("a", "a-e2", "a-q2")).toBe(true);
+    } finally {
+      await fair.stop();
+    }
+  });
+
   test("weights divide the slots: 3 to 1 of 4", async ({ testRedis: fileRedis }) => {
     const testRedis = ownRedis(fileRedis);
     const { fair } = await fairShareOf(testRedis, { slots: 4, weights: "a=3,b=1" });

@@ -42,8 +42,13 @@ export class FairShare {
   private readonly refresher: RepeatingTask;
 
   constructor(private readonly options: FairShareOptions) {
+    // The task's first run comes at once; start() has just done it.
+    let started = false;
     this.refresher = new RepeatingTask({
-      run: () => this.refresh(),
+      run: async () => {
+        if (started) await this.refresh();
+        started = true;
+      },
       intervalMs: Math.max(100, Math.floor(options.leaseMs / 3)),
       onError: (error) => options.log.warn({ err: error.message }, "fair-share refresh failed"),
     });

@@ -7,8 +7,9 @@
   Returns 1 when admitted (a lease counts it running), 0 when it is to be parked.
   A tenant under its share (cluster slots × its weight / the weights of the tenants
   running or parked) is admitted even past the slots, into the workers' headroom; one at
-  or over it only into a free slot no other tenant waits for; none past the cap. Leases
-  of a dead worker expire (at most 100 a call) and their counts with them. ]]
+  or over it only into a free slot no waiting tenant running less for its weight wants;
+  none past the cap. Leases of a dead worker expire (at most 100 a call) and their
+  counts with them. ]]
 local tenant, id, jobId = ARGV[1], ARGV[2], ARGV[3]
 local now, leaseMs, cap = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
 for _, dead in ipairs(redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", now, "LIMIT", 0, 100)) do
@@ -36,30 +37,32 @@ local weights = {}
 for name, w in string.gmatch(ARGV[6], "([^,=]+)=([%d.]+)") do weights[name] = tonumber(w) end
 local function weight(t) return weights[t] or 1 end
 local mine = tonumber(redis.call("HGET", KEYS[3], tenant) or "0")
-local total, active, counted = 0, 0, {}
+local total, active, counts = 0, 0, {}
 local running = redis.call("HGETALL", KEYS[3])
 for i = 1, #running, 2 do
-  total = total + tonumber(running[i + 1])
-  counted[running[i]] = true
+  counts[running[i]] = tonumber(running[i + 1])
+  total = total + counts[running[i]]
   active = active + weight(running[i])
 end
-local othersWait = false
+-- Whether a waiting tenant runs less for its weight than this one: the slot is its.
+local lessServedWaits = false
 local parked = redis.call("HKEYS", KEYS[5])
 for _, t in ipairs(parked) do
-  if t ~= tenant then othersWait = true end
-  if not counted[t] then
-    counted[t] = true
+  local n = counts[t]
+  if t ~= tenant and (n or 0) / weight(t) < mine / weight(tenant) then lessServedWaits = true end
+  if not n then
+    counts[t] = 0
     active = active + weight(t)
   end
 end
-if not counted[tenant] then active = active + weight(tenant) end
+if not counts[tenant] then active = active + weight(tenant) end
 local admit
 if cap > 0 and mine >= cap then
   admit = false
 elseif slots == 0 or mine < slots * weight(tenant) / active then
   admit = true
 else
-  admit = total < slots and not othersWait
+  admit = total < slots and not lessServedWaits
 end
 if not admit then return 0 end
 redis.call("ZADD", KEYS[1], now + leaseMs, id)
