@@ -142,8 +142,9 @@ export class FairShare {
       keys.fairParkedPrefix,
       MOST_PROMOTED,
     )) as string[];
+    // Not awaited: the delivery that ended need not hold its queue slot for these.
     for (const id of ids) {
-      await promote(id).catch((error) =>
+      promote(id).catch((error) =>
         log.debug({ queueJobId: id, err: toError(error).message }, "parked job not promoted"),
       );
     }
