@@ -128,7 +128,7 @@ export function createProcessor(consumerOptions: ConsumerOptions) {
     const message = queueJob.data as WorkerMessage;
     const id = message.executionRowId;
     const fair = message.unrecorded === undefined ? options.fairShare : undefined;
-    if (fair && !(await fair.admit(message.tenantId, id, String(queueJob.id)))) {
+    if (fair && !(await fair.admitOrWait(message.tenantId, id, String(queueJob.id)))) {
       await park(fair, queueJob, message, token);
     }
     try {

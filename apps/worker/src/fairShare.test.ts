@@ -26,6 +26,7 @@ async function fairShareOf(
     leaseMs: 60_000,
     weights: "",
     maxPerTenant: 0,
+    maxWaiting: 0,
     promote: async (id) => {
       promoted.push(id);
     },
@@ -151,6 +152,23 @@ describe("FairShare", () => {
       await admitMany(fair, "c", 1);
       await fair.park("b", "b-q9", new Date());
       expect(await fair.admit("a", "a-e2", "a-q2")).toBe(true);
+    } finally {
+      await fair.stop();
+    }
+  });
+
+  test("a turned-away delivery waiting in the worker is admitted when an execution of it ends", async ({
+    testRedis: fileRedis,
+  }) => {
+    const testRedis = ownRedis(fileRedis);
+    const { fair } = await fairShareOf(testRedis, { slots: 2, maxWaiting: 1 });
+    try {
+      await admitMany(fair, "a", 2);
+      const waiting = fair.admitOrWait("a", "a-e2", "a-q2");
+      // No room left to wait: the next one is to be parked at once.
+      expect(await fair.admitOrWait("a", "a-e3", "a-q3")).toBe(false);
+      await fair.release("a-e0");
+      expect(await waiting).toBe(true);
     } finally {
       await fair.stop();
     }

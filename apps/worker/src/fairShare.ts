@@ -7,6 +7,8 @@ const ADMIT = lua("admitExecution-6.lua");
 const PARK = lua("parkExecution-2.lua");
 const RELEASE = lua("releaseExecution-5.lua");
 
+/** Longest a turned-away delivery waits in its worker for a slot before it is parked, in ms. */
+const HOLD_MS = 1000;
 /** Most parked queue jobs one release or refresh promotes. */
 const MOST_PROMOTED = 20;
 /** A parked job no release promoted is delivered again after its wait so far, within these bounds, in ms. */
@@ -25,6 +27,12 @@ export interface FairShareOptions {
   weights: string;
   /** Most executions one tenant runs at once over all workers; 0 for no cap. */
   maxPerTenant: number;
+  /**
+   * Turned-away deliveries that may wait in this worker for one of its executions to end
+   * (then asking again) before being parked; keep it below the headroom, so that a
+   * tenant under its share always finds a queue slot.
+   */
+  maxWaiting: number;
   /** Moves a parked queue job from delayed to waiting; a job no longer delayed is left alone. */
   promote: (queueJobId: string) => Promise<void>;
   log: Logger;
@@ -39,6 +47,8 @@ export interface FairShareOptions {
 export class FairShare {
   /** Execution ids this worker holds leases for. */
   private readonly held = new Set<string>();
+  /** Deliveries waiting in this worker to ask again, woken one per release. */
+  private readonly waiting: Array<() => void> = [];
   private readonly refresher: RepeatingTask;
 
   constructor(private readonly options: FairShareOptions) {
@@ -99,6 +109,31 @@ export class FairShare {
     return admitted !== 0;
   }
 
+  /**
+   * admit(), and when turned away, waits here for executions of this worker to end,
+   * asking again after each, for up to HOLD_MS while fewer than maxWaiting wait: in a
+   * burst of equal tenants most turned-away deliveries get a slot that way and are never
+   * parked. False when the delivery is to be parked.
+   */
+  async admitOrWait(tenantId: string, executionId: string, queueJobId: string): Promise<boolean> {
+    if (await this.admit(tenantId, executionId, queueJobId)) return true;
+    const deadline = Date.now() + HOLD_MS;
+    while (this.waiting.length < this.options.maxWaiting && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          const at = this.waiting.indexOf(wake);
+          if (at >= 0) this.waiting.splice(at, 1);
+          resolve();
+        };
+        const timer = setTimeout(wake, deadline - Date.now());
+        this.waiting.push(wake);
+      });
+      if (await this.admit(tenantId, executionId, queueJobId)) return true;
+    }
+    return false;
+  }
+
   /** Records a queue job turned away and already delayed, waiting since `waitingSince`. */
   async park(tenantId: string, queueJobId: string, waitingSince: Date): Promise<void> {
     const { redis, keys } = this.options;
@@ -122,7 +157,11 @@ export class FairShare {
   /** Ends the execution's lease and promotes parked jobs into the free slots. */
   async release(executionId: string): Promise<void> {
     this.held.delete(executionId);
-    await this.promoteParked(executionId);
+    try {
+      await this.promoteParked(executionId);
+    } finally {
+      this.waiting[0]?.();
+    }
   }
 
   private async promoteParked(executionId: string): Promise<void> {
