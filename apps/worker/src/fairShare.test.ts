@@ -174,6 +174,22 @@ describe("FairShare", () => {
     }
   });
 
+  test("a worker's overflow takes a tenant past the slots while no tenant running less waits", async ({
+    testRedis: fileRedis,
+  }) => {
+    const testRedis = ownRedis(fileRedis);
+    const { fair } = await fairShareOf(testRedis, { slots: 2, overflow: 1 });
+    try {
+      expect(await admitMany(fair, "a", 4)).toEqual([true, true, true, false]);
+      // b waits with none running: a's next waits too, whatever the overflow.
+      await fair.release("a-e0");
+      await fair.park("b", "b-q0", new Date());
+      expect(await fair.admit("a", "a-e9", "a-q9")).toBe(false);
+    } finally {
+      await fair.stop();
+    }
+  });
+
   test("weights divide the slots: 3 to 1 of 4", async ({ testRedis: fileRedis }) => {
     const testRedis = ownRedis(fileRedis);
     const { fair } = await fairShareOf(testRedis, { slots: 4, weights: "a=3,b=1" });

@@ -28,6 +28,13 @@ export interface FairShareOptions {
   /** Most executions one tenant runs at once over all workers; 0 for no cap. */
   maxPerTenant: number;
   /**
+   * Executions past `slots` this worker may run for tenants at or over their share while
+   * no tenant running less waits: a lone tenant, or equal tenants in a burst, use them
+   * instead of waiting. Keep it below the headroom: the rest is for tenants under their
+   * share. (Default: 0)
+   */
+  overflow?: number;
+  /**
    * Turned-away deliveries that may wait in this worker for one of its executions to end
    * (then asking again) before being parked; keep it below the headroom, so that a
    * tenant under its share always finds a queue slot.
@@ -96,6 +103,7 @@ export class FairShare {
         leaseMs,
         weights,
         maxPerTenant,
+        this.held.size < this.options.slots + (this.options.overflow ?? 0) ? "1" : "0",
       )
       .catch((error) => {
         // Unfair beats lost: without Redis's answer the execution runs, unleased.

@@ -126,6 +126,7 @@ const fairShare = config.TENANT_FAIRNESS
       leaseMs: 3 * config.WORKER_HEARTBEAT_MS,
       weights: config.TENANT_WEIGHTS ?? "",
       maxPerTenant: config.TENANT_MAX_CONCURRENT,
+      overflow: Math.floor(config.WORKER_FAIR_HEADROOM / 2),
       maxWaiting: Math.max(0, config.WORKER_FAIR_HEADROOM - 1),
       promote: async (queueJobId) => {
         const parked = await Job.fromId(queue, queueJobId);

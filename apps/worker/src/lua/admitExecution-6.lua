@@ -4,11 +4,12 @@
   KEYS[5] parked hash (tenant -> parked count)   KEYS[6] parked zset of this tenant
   ARGV[1] tenant   ARGV[2] execution id   ARGV[3] queue job id   ARGV[4] now ms
   ARGV[5] lease ms   ARGV[6] weights 'tenant=w,…' (others weigh 1)   ARGV[7] cap (0: none)
+  ARGV[8] '1' when the asking worker has room of its own past its slots (its overflow)
   Returns 1 when admitted (a lease counts it running), 0 when it is to be parked.
   A tenant under its share (cluster slots × its weight / the weights of the tenants
   running or parked) is admitted even past the slots, into the workers' headroom; one at
-  or over it only into a free slot no waiting tenant running less for its weight wants;
-  none past the cap. Leases of a dead worker expire (at most 100 a call) and their
+  or over it only into a free slot, or the asking worker's overflow, that no waiting
+  tenant running less for its weight wants; none past the cap. Leases of a dead worker expire (at most 100 a call) and their
   counts with them. ]]
 local tenant, id, jobId = ARGV[1], ARGV[2], ARGV[3]
 local now, leaseMs, cap = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
@@ -62,7 +63,7 @@ if cap > 0 and mine >= cap then
 elseif slots == 0 or mine < slots * weight(tenant) / active then
   admit = true
 else
-  admit = total < slots and not lessServedWaits
+  admit = (total < slots or ARGV[8] == "1") and not lessServedWaits
 end
 if not admit then return 0 end
 redis.call("ZADD", KEYS[1], now + leaseMs, id)
