@@ -78,7 +78,8 @@ describe("tenant fairness over real processes", () => {
       NODE_ENV: "test",
       SCHEDULER_LOCK_TTL_MS: "3000",
       WORKER_CONCURRENCY: String(SLOTS),
-      WORKER_FAIR_HEADROOM: "2",
+      // One queue slot of headroom, none of it overflow: A runs on exactly SLOTS.
+      WORKER_FAIR_HEADROOM: "1",
     };
     for (const name of ["api", "scheduler", "worker"] as const) processes.push(startApp(name, env));
     const diagnostics = () => processes.map((p) => `--- ${p.name}\n${p.output()}`).join("\n");
