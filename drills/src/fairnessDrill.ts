@@ -20,7 +20,14 @@ const PERIOD_MINUTES = 3;
 export const fairnessDrill: Drill = {
   name: "fairness-flood",
   fault: `one tenant floods ${FLOOD} executions among ${TENANTS} others`,
-  env: { worker: { WORKER_CONCURRENCY: "100" }, api: { TENANT_MAX_JOBS: String(FLOOD + 100) } },
+  env: {
+    // DRILL_TENANT_FAIRNESS=false runs the same drill without fairness, for comparison.
+    worker: {
+      WORKER_CONCURRENCY: "100",
+      TENANT_FAIRNESS: process.env.DRILL_TENANT_FAIRNESS ?? "true",
+    },
+    api: { TENANT_MAX_JOBS: String(FLOOD + 100) },
+  },
   async inject(ctx, reps) {
     for (let t = 0; t < TENANTS; t++) {
       const job: JobRequest = {
