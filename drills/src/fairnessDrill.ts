@@ -58,7 +58,9 @@ export const fairnessDrill: Drill = {
         cronExpression: cron,
         jobType: "http",
         config: { url: `${ctx.targetUrl}/wait?ms=${FLOOD_RUN_MS}`, method: "GET" },
-        timeout: 30,
+        // INV-4 gives each execution its timeout + 60 s from its creation: the flood's
+        // last ones start about 2 minutes after the slot.
+        timeout: 150,
       });
     }
     const t0 = Date.now();
