@@ -126,8 +126,10 @@ const fairShare = config.TENANT_FAIRNESS
       leaseMs: 3 * config.WORKER_HEARTBEAT_MS,
       weights: config.TENANT_WEIGHTS ?? "",
       maxPerTenant: config.TENANT_MAX_CONCURRENT,
-      overflow: Math.floor(config.WORKER_FAIR_HEADROOM / 2),
-      maxWaiting: Math.max(0, config.WORKER_FAIR_HEADROOM - 1),
+      // A quarter of the headroom each for the overflow and for deliveries waiting in the
+      // worker; the other half stays free for tenants under their share.
+      overflow: Math.floor(config.WORKER_FAIR_HEADROOM / 4),
+      maxWaiting: Math.floor(config.WORKER_FAIR_HEADROOM / 4),
       promote: async (queueJobId) => {
         const parked = await Job.fromId(queue, queueJobId);
         await parked?.promote();

@@ -69,7 +69,7 @@ describe("loadConfig", () => {
     expect(loadConfig(WorkerConfig, base)).toMatchObject({
       TENANT_FAIRNESS: true,
       TENANT_MAX_CONCURRENT: 0,
-      WORKER_FAIR_HEADROOM: 20,
+      WORKER_FAIR_HEADROOM: 40,
     });
     const set = loadConfig(WorkerConfig, {
       ...base,

@@ -212,9 +212,9 @@ export const WorkerConfig = z.object({
   TENANT_MAX_CONCURRENT: z.coerce.number().int().min(0).default(0),
   /**
    * Slots a worker takes beyond WORKER_CONCURRENCY for tenants under their share while
-   * others hold every slot, and to park turned-away jobs. (Default: 20)
+   * others hold every slot, and to park turned-away jobs. (Default: 40)
    */
-  WORKER_FAIR_HEADROOM: z.coerce.number().int().min(1).max(1000).default(20),
+  WORKER_FAIR_HEADROOM: z.coerce.number().int().min(1).max(1000).default(40),
   /** This worker's id in execution rows and heartbeats. (Default: '<hostname>-<pid>') */
   WORKER_ID: z.string().min(1).max(100).optional(),
   /** Prometheus port of the worker process. (Default: 9466) */
