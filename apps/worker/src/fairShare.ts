@@ -12,8 +12,8 @@ const HOLD_MS = 1000;
 /** Most parked queue jobs one release or refresh promotes. */
 const MOST_PROMOTED = 20;
 /** A parked job no release promoted is delivered again after its wait so far, within these bounds, in ms. */
-const PARK_MIN_MS = 5000;
-const PARK_MAX_MS = 30_000;
+const PARK_MIN_MS = 10_000;
+const PARK_MAX_MS = 60_000;
 
 export interface FairShareOptions {
   redis: Redis;

@@ -5,10 +5,13 @@
   ARGV[4] cap (0: none)   ARGV[5] parked zset key prefix (a tenant id follows it)
   ARGV[6] most jobs to promote
   Returns the queue job ids to promote, taken off their parked zsets: one per free slot
-  (slots minus running), each from the parked tenant with the least running per weight
-  that is under the cap. A promoted job is admitted, or parked again, on delivery. ]]
+  (slots minus running), and at least one when a lease ended (its queue slot is free,
+  though overflow may keep the running past the slots), each from the parked tenant with
+  the least running per weight that is under the cap. A promoted job is admitted, or
+  parked again, on delivery. ]]
 local id, now, cap, most = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[6])
-if id ~= "" and redis.call("ZREM", KEYS[1], id) == 1 then
+local ended = id ~= "" and redis.call("ZREM", KEYS[1], id) == 1
+if ended then
   local owner = redis.call("HGET", KEYS[2], id)
   if owner and redis.call("HINCRBY", KEYS[3], owner, -1) <= 0 then
     redis.call("HDEL", KEYS[3], owner)
@@ -31,7 +34,7 @@ for i = 1, #all, 2 do
   total = total + running[all[i]]
 end
 local promoted = {}
-local free = math.min(slots - total, most)
+local free = math.min(math.max(slots - total, ended and 1 or 0), most)
 local waiting = {}
 for i = 1, #parked, 2 do waiting[parked[i]] = tonumber(parked[i + 1]) end
 while free > 0 do
