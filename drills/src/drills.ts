@@ -1,4 +1,5 @@
 import { type DrillProcess, KNOBS } from "./cluster.js";
+import { fairnessDrill } from "./fairnessDrill.js";
 import type { Drill, DrillContext, JobRequest } from "./harness.js";
 
 export const SCHEDULER_FAILPOINTS = [
@@ -644,6 +645,7 @@ export const ALL_DRILLS: Drill[] = [
   commandGrandchildDrill,
   hostileTargetsDrill,
   floodDrill,
+  fairnessDrill,
 ];
 
 export type { DrillContext };

@@ -64,8 +64,8 @@ export interface DrillContext {
   api(): DrillProcess;
   /** Calls the tenant API on a live API process; throws on no answer. */
   call(method: string, path: string, body?: unknown, api?: DrillProcess): Promise<Response>;
-  /** Creates jobs (internal batch create); returns their ids by name. */
-  createJobs(jobs: JobRequest[]): Promise<Map<string, string>>;
+  /** Creates jobs (internal batch create) for the drill's tenant or `asTenant`; returns their ids by name. */
+  createJobs(jobs: JobRequest[], asTenant?: string): Promise<Map<string, string>>;
   /** The scheduler holding the Redis lock (waits up to 30 s for one). */
   leader(): Promise<DrillProcess>;
   /** The first leadership acquired at or after `since` (waits up to `timeoutMs`). */
@@ -273,14 +273,14 @@ export async function runDrill(drill: Drill, options: RunOptions): Promise<Drill
         signal: AbortSignal.timeout(15_000),
       });
     },
-    createJobs: async (jobs) => {
+    createJobs: async (jobs, asTenant) => {
       const ids = new Map<string, string>();
       for (let i = 0; i < jobs.length; i += 1000) {
         const res = await fetch(`http://127.0.0.1:${api().apiPort}/internal/jobs/batch-create`, {
           method: "POST",
           headers: { "x-service-token": SERVICE_TOKEN, "content-type": "application/json" },
           body: JSON.stringify({
-            tenantId,
+            tenantId: asTenant ?? tenantId,
             createdBy: randomUUID(),
             jobs: jobs.slice(i, i + 1000),
           }),

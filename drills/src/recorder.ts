@@ -11,7 +11,7 @@ export const HUGE_TARGET_BYTES = 64 * 1024 * 1024;
 
 /**
  * The drill's HTTP target: records every request by `X-Scheduler-Execution-Id` and
- * answers by path: `/ok` at once, `/slow` after 30 s, `/huge` with 64 MiB, `/redirect`
+ * answers by path: `/ok` at once, `/slow` after 30 s, `/wait?ms=N` after N ms (at most 10 s), `/huge` with 64 MiB, `/redirect`
  * with a redirect to a private (metadata) address, `/fail-first` 503 to an execution's
  * first attempt and 200 to the others.
  */
@@ -25,7 +25,14 @@ export async function startTarget() {
       at: Date.now(),
       path,
     });
-    if (path === "/slow") {
+    if (path === "/wait") {
+      const waitMs = Math.min(
+        10_000,
+        Number(new URL(req.url ?? "/", "http://x").searchParams.get("ms")) || 0,
+      );
+      const timer = setTimeout(() => res.end("waited"), waitMs);
+      res.on("close", () => clearTimeout(timer));
+    } else if (path === "/slow") {
       const timer = setTimeout(() => res.end("late"), SLOW_TARGET_MS);
       res.on("close", () => clearTimeout(timer));
     } else if (path === "/huge") {

@@ -25,6 +25,7 @@ import { ClaimBatches } from "./claimBatches.js";
 import type { DbGate } from "./dbGate.js";
 import { withDbRetry } from "./dbRetry.js";
 import { type ExecutorSettings, openJob } from "./executors.js";
+import type { FairShare } from "./fairShare.js";
 import { afterFailedWrite, firstUnrecorded, outcomeToWrite } from "./outcomeRefusals.js";
 import { ProgressWriter } from "./progress.js";
 import { type RunningExecutions, stopReasonOf } from "./runningExecutions.js";
@@ -55,6 +56,8 @@ export interface ConsumerOptions {
   dbGiveUpAfterMs?: number;
   /** When given, finished executions are counted and running ones gauged. */
   metrics?: Metrics;
+  /** When given, each execution is admitted against its tenant's share first (docs/fairness.md). */
+  fairShare?: FairShare;
 }
 
 /** The bounded labels of an execution's metrics (never its id). */
@@ -124,23 +127,62 @@ export function createProcessor(consumerOptions: ConsumerOptions) {
   return async (queueJob: Job<ExecutionMessage>, token?: string): Promise<void> => {
     const message = queueJob.data as WorkerMessage;
     const id = message.executionRowId;
-    // Registered before the claim: a cancel published once the row is running reaches us.
-    const stop = options.running.register(id);
-    options.stats.active += 1;
-    let next: Next;
-    try {
-      next = await processExecution(options, message, stop);
-    } finally {
-      options.running.release(id);
-      options.stats.active -= 1;
+    const fair = message.unrecorded === undefined ? options.fairShare : undefined;
+    if (fair && !(await fair.admitOrWait(message.tenantId, id, String(queueJob.id)))) {
+      await park(fair, queueJob, message, token);
     }
-    if (next.kind === "drop") throw new UnrecoverableError(next.reason);
-    if (next.kind === "delay") {
-      if (next.data !== message) await queueJob.updateData(next.data);
-      await queueJob.moveToDelayed(Date.now() + next.delayMs, token);
-      throw new DelayedError();
+    try {
+      await deliver(options, queueJob, message, token);
+    } finally {
+      await fair
+        ?.release(id)
+        .catch((error) =>
+          options.log.warn({ executionRowId: id, err: toError(error).message }, "lease not ended"),
+        );
     }
   };
+}
+
+/**
+ * Turns away a delivery over its tenant's share: the queue job waits delayed, neither
+ * claimed nor counted as a retry, until a slot frees and a release promotes it (or, should
+ * none, until its delay ends), then is admitted again.
+ */
+async function park(
+  fair: FairShare,
+  queueJob: Job<ExecutionMessage>,
+  message: WorkerMessage,
+  token: string | undefined,
+): Promise<never> {
+  const waitingSince = new Date(message.scheduledAt ?? queueJob.timestamp);
+  await queueJob.moveToDelayed(Date.now() + fair.parkDelayMs(waitingSince), token);
+  await fair.park(message.tenantId, String(queueJob.id), waitingSince);
+  throw new DelayedError();
+}
+
+async function deliver(
+  options: Consumer,
+  queueJob: Job<ExecutionMessage>,
+  message: WorkerMessage,
+  token: string | undefined,
+): Promise<void> {
+  const id = message.executionRowId;
+  // Registered before the claim: a cancel published once the row is running reaches us.
+  const stop = options.running.register(id);
+  options.stats.active += 1;
+  let next: Next;
+  try {
+    next = await processExecution(options, message, stop);
+  } finally {
+    options.running.release(id);
+    options.stats.active -= 1;
+  }
+  if (next.kind === "drop") throw new UnrecoverableError(next.reason);
+  if (next.kind === "delay") {
+    if (next.data !== message) await queueJob.updateData(next.data);
+    await queueJob.moveToDelayed(Date.now() + next.delayMs, token);
+    throw new DelayedError();
+  }
 }
 
 type Retrying = Parameters<typeof withDbRetry>[2];

@@ -19,11 +19,12 @@ import {
   WorkerConfig,
 } from "@scheduler/core";
 import { createDb, createPool, databaseNow } from "@scheduler/db";
-import { Queue, Worker } from "bullmq";
+import { Job, Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { CancelListener } from "./cancelListener.js";
 import { createProcessor, type WorkerStats } from "./consumer.js";
 import { DbGate } from "./dbGate.js";
+import { FairShare } from "./fairShare.js";
 import { Heartbeat } from "./heartbeat.js";
 import { Reaper } from "./reaper.js";
 import { RunningExecutions } from "./runningExecutions.js";
@@ -116,6 +117,33 @@ const reaper = new Reaper({
   log: logger.child({ component: "reaper" }),
 });
 
+const fairShare = config.TENANT_FAIRNESS
+  ? new FairShare({
+      redis: connection,
+      keys,
+      workerId,
+      slots: config.WORKER_CONCURRENCY,
+      leaseMs: 3 * config.WORKER_HEARTBEAT_MS,
+      weights: config.TENANT_WEIGHTS ?? "",
+      maxPerTenant: config.TENANT_MAX_CONCURRENT,
+      // A quarter of the headroom each for the overflow and for deliveries waiting in the
+      // worker; the other half stays free for tenants under their share.
+      overflow: Math.floor(config.WORKER_FAIR_HEADROOM / 4),
+      maxWaiting: Math.floor(config.WORKER_FAIR_HEADROOM / 4),
+      promote: async (queueJobId) => {
+        const parked = await Job.fromId(queue, queueJobId);
+        await parked?.promote();
+      },
+      log: logger.child({ component: "fairShare" }),
+    })
+  : undefined;
+
+if (fairShare) {
+  metrics.collectOnScrape(metrics.tenantLongestWait, async () =>
+    metrics.tenantLongestWait.set(await fairShare.longestWaitSeconds()),
+  );
+}
+
 const httpAgents = new HttpAgents();
 const worker = new Worker<ExecutionMessage>(
   EXECUTION_QUEUE,
@@ -137,11 +165,14 @@ const worker = new Worker<ExecutionMessage>(
     stats,
     failpoints,
     metrics,
+    fairShare,
   }),
   {
     connection,
     prefix: keys.bullPrefix,
-    concurrency: config.WORKER_CONCURRENCY,
+    // With fairness, headroom beyond the slots: a tenant under its share starts while
+    // others hold every slot, and turned-away jobs are parked without waiting for one.
+    concurrency: config.WORKER_CONCURRENCY + (fairShare ? config.WORKER_FAIR_HEADROOM : 0),
     autorun: false,
     // A dead worker's lock lapses within one stalled interval, so the next check by any
     // worker delivers its executions again (each re-run counts in retryCount).
@@ -171,6 +202,7 @@ logger.info({ metricsPort: metricsServer.port }, "metrics listening");
 // Listed and listening before the first execution is taken.
 await heartbeat.start();
 await cancelListener.start();
+await fairShare?.start();
 reaper.start();
 void worker.run();
 logger.info({ concurrency: config.WORKER_CONCURRENCY }, "worker started");
@@ -201,6 +233,9 @@ async function shutdown(signal: string): Promise<void> {
   await worker.close();
   clearTimeout(graceTimer);
   await cancelListener.stop();
+  await fairShare
+    ?.stop()
+    .catch((err: Error) => logger.warn({ err: err.message }, "fair-share slots not removed"));
   await heartbeat
     .stop()
     .catch((err: Error) => logger.warn({ err: err.message }, "heartbeat not removed"));

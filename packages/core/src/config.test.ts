@@ -64,6 +64,29 @@ describe("loadConfig", () => {
     expect(config.COMMAND_JOB_ALLOWED).toEqual(["echo", "sleep"]);
   });
 
+  it("tenant fairness is off by default; weights must read 'tenantId=weight,…'", () => {
+    const base = { DATABASE_URL, CONFIG_ENCRYPTION_KEY };
+    expect(loadConfig(WorkerConfig, base)).toMatchObject({
+      TENANT_FAIRNESS: false,
+      TENANT_MAX_CONCURRENT: 0,
+      WORKER_FAIR_HEADROOM: 40,
+    });
+    const set = loadConfig(WorkerConfig, {
+      ...base,
+      TENANT_FAIRNESS: "true",
+      TENANT_WEIGHTS: "t-1=2,t-2=0.5",
+      TENANT_MAX_CONCURRENT: "50",
+    });
+    expect(set).toMatchObject({
+      TENANT_FAIRNESS: true,
+      TENANT_WEIGHTS: "t-1=2,t-2=0.5",
+      TENANT_MAX_CONCURRENT: 50,
+    });
+    expect(
+      messageOf(() => loadConfig(WorkerConfig, { ...base, TENANT_WEIGHTS: "t-1:2" })),
+    ).toContain("TENANT_WEIGHTS");
+  });
+
   it.each([
     ["a missing DATABASE_URL", SchedulerConfig, {}, "DATABASE_URL: is required"],
     [

@@ -198,6 +198,24 @@ export const WorkerConfig = z.object({
    * "Worker defaults")
    */
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(200),
+  /**
+   * Share running slots fairly across tenants (docs/fairness.md); false runs executions
+   * in queue order. Off by default until its flood drill holds (docs/fairness.md).
+   * (Default: false)
+   */
+  TENANT_FAIRNESS: z.stringbool().default(false),
+  /** Operator weights of tenants' shares, 'tenantId=weight,…'; others weigh 1. (Default: '') */
+  TENANT_WEIGHTS: z
+    .string()
+    .regex(/^([^,=\s]+=\d+(\.\d+)?)(,[^,=\s]+=\d+(\.\d+)?)*$/, "expected 'tenantId=weight,…'")
+    .optional(),
+  /** Most executions one tenant runs at once over all workers; 0 for no cap. (Default: 0) */
+  TENANT_MAX_CONCURRENT: z.coerce.number().int().min(0).default(0),
+  /**
+   * Slots a worker takes beyond WORKER_CONCURRENCY for tenants under their share while
+   * others hold every slot, and to park turned-away jobs. (Default: 40)
+   */
+  WORKER_FAIR_HEADROOM: z.coerce.number().int().min(1).max(1000).default(40),
   /** This worker's id in execution rows and heartbeats. (Default: '<hostname>-<pid>') */
   WORKER_ID: z.string().min(1).max(100).optional(),
   /** Prometheus port of the worker process. (Default: 9466) */

@@ -15,6 +15,7 @@ export const METRIC_OWNERS: Readonly<Record<string, readonly MetricsProcess[]>> 
   scheduler_executions_total: ["worker"],
   scheduler_failed_jobs_total: ["worker"],
   scheduler_active_jobs: ["worker"],
+  scheduler_tenant_longest_wait_seconds: ["worker"],
   scheduler_queue_size: ["api"],
   scheduler_jobs_total: ["api"],
   scheduler_workers_alive: ["api"],

@@ -58,6 +58,8 @@ export interface Metrics {
   activeConnections: Gauge<"kind">;
   /** scheduler_clock_skew_seconds: PostgreSQL clock minus this process's clock (RELIABILITY rule 7). */
   clockSkew: Gauge;
+  /** scheduler_tenant_longest_wait_seconds: how long the longest-waiting tenant's oldest parked execution has waited (0: none waits), read on scrape. */
+  tenantLongestWait: Gauge;
   /**
    * Runs `read` on every scrape just before `gauge` is exposed, so values that are cheaper
    * to read than to maintain (queue counts, pool sizes) stay current. A read that throws or
@@ -228,6 +230,10 @@ export function createMetrics(options: MetricsOptions): Metrics | SchedulerMetri
     clockSkew: gauge(
       "scheduler_clock_skew_seconds",
       "PostgreSQL clock minus this process's clock in seconds (positive: the database is ahead)",
+    ),
+    tenantLongestWait: gauge(
+      "scheduler_tenant_longest_wait_seconds",
+      "Tenant fairness: seconds the oldest execution turned away for its tenant's share has waited, over all tenants (0: none waits)",
     ),
     collectOnScrape(target, read) {
       const list = reads.get(target);

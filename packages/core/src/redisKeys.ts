@@ -17,6 +17,20 @@ export function redisKeys(prefix: string) {
     schedulersIndex: `${prefix}:schedulers`,
     /** One scheduler instance's last heartbeat, a JSON SchedulerHeartbeat, expiring after 3 periods. */
     schedulerHeartbeat: (instanceId: string) => `${prefix}:schedulers:${instanceId}`,
+    /** Tenant fairness (docs/fairness.md): ZSET of running execution ids scored by lease expiry (epoch ms). */
+    fairLeases: `${prefix}:fair:leases`,
+    /** HASH execution id → tenant id of every lease in fairLeases. */
+    fairLeaseTenants: `${prefix}:fair:leaseTenants`,
+    /** HASH tenant id → executions it runs now (leases not expired). */
+    fairRunning: `${prefix}:fair:running`,
+    /** ZSET of '<worker id>|<slots>' scored by expiry (epoch ms): the cluster's running slots. */
+    fairWorkers: `${prefix}:fair:workers`,
+    /** HASH tenant id → queue jobs it has parked (turned away, waiting for a slot). */
+    fairParkedCounts: `${prefix}:fair:parkedCounts`,
+    /** Prefix of fairParked; a tenant id follows it. */
+    fairParkedPrefix: `${prefix}:fair:parked:`,
+    /** ZSET of one tenant's parked queue job ids scored by when their wait began (epoch ms). */
+    fairParked: (tenantId: string) => `${prefix}:fair:parked:${tenantId}`,
     /** Per-tenant request counter of one rate-limit window. */
     rateLimit: (tenantId: string, window: number) => `${prefix}:ratelimit:${tenantId}:${window}`,
     /**

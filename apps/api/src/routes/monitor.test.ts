@@ -5,6 +5,35 @@ import { describe, expect } from "vitest";
 import { API, auth, createJob, apiTest as it, newTenant } from "../testApp.js";
 
 describe("monitoring endpoints", () => {
+  it("list each tenant's running and waiting executions in /queues for scheduler:admin only", async ({
+    app,
+    testRedis,
+  }) => {
+    const keys = redisKeys(testRedis.prefix);
+    await testRedis.redis.hset(keys.fairRunning, "tenant-a", "4", "tenant-b", "1");
+    await testRedis.redis.hset(keys.fairParkedCounts, "tenant-a", "9", "tenant-c", "2");
+    try {
+      const tenant = newTenant();
+      const admin = await app.inject({
+        url: `${API}/queues`,
+        headers: auth(tenant.token(["scheduler:admin"])),
+      });
+      expect(admin.json().tenants).toEqual([
+        { tenantId: "tenant-a", running: 4, waiting: 9 },
+        { tenantId: "tenant-b", running: 1, waiting: 0 },
+        { tenantId: "tenant-c", running: 0, waiting: 2 },
+      ]);
+      const monitor = await app.inject({
+        url: `${API}/queues`,
+        headers: auth(tenant.token(["scheduler:monitor"])),
+      });
+      expect(monitor.statusCode).toBe(200);
+      expect(monitor.json().tenants).toBeUndefined();
+    } finally {
+      await testRedis.redis.del(keys.fairRunning, keys.fairParkedCounts);
+    }
+  });
+
   it("need scheduler:monitor", async ({ app }) => {
     const tenant = newTenant();
     for (const path of ["/status", "/metrics", "/queues", "/workers"]) {

@@ -93,6 +93,23 @@ async function queueCounts(ctx: ApiContext) {
   };
 }
 
+/**
+ * Per tenant, its executions running now and those turned away for its share, waiting
+ * for a slot (docs/fairness.md); tenants with neither are left out.
+ */
+export async function tenantShares(ctx: ApiContext) {
+  const [running, waiting] = await Promise.all([
+    ctx.redis.hgetall(ctx.keys.fairRunning),
+    ctx.redis.hgetall(ctx.keys.fairParkedCounts),
+  ]);
+  const ids = [...new Set([...Object.keys(running), ...Object.keys(waiting)])].sort();
+  return ids.map((tenantId) => ({
+    tenantId,
+    running: Number(running[tenantId] ?? 0),
+    waiting: Number(waiting[tenantId] ?? 0),
+  }));
+}
+
 /** /status, /metrics, /queues, /workers (permission scheduler:monitor). */
 export async function monitorRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   const monitor = requirePermission("scheduler:monitor");
@@ -148,7 +165,12 @@ export async function monitorRoutes(app: FastifyInstance, ctx: ApiContext): Prom
     };
   });
 
-  app.get("/queues", { onRequest: monitor }, async () => ({ queues: [await queueCounts(ctx)] }));
+  app.get("/queues", { onRequest: monitor }, async (request) => {
+    const queues = [await queueCounts(ctx)];
+    // Other tenants' ids and load are for the operator only.
+    if (!principalOf(request).permissions.has("scheduler:admin")) return { queues };
+    return { queues, tenants: await tenantShares(ctx) };
+  });
 
   app.get("/workers", { onRequest: monitor }, async () => ({
     workers: await listWorkers(ctx, new Date()),
